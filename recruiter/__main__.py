@@ -1,0 +1,5 @@
+"""`python -m recruiter` is the `recruiter` command."""
+
+from recruiter.cli import main
+
+main()

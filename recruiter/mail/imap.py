@@ -1,0 +1,164 @@
+"""A thin, typed layer over aioimaplib: connect, select, search, fetch, append.
+
+aioimaplib answers NO instead of raising and does not raise on a lost connection; this layer turns
+both into our error classes (DependencyUnavailable for anything that may heal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import aioimaplib
+
+from recruiter.errors import DependencyUnavailable
+from recruiter.settings import MailboxSettings
+
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS")
+_FETCH_UID = re.compile(rb"UID (\d+)")
+_LITERAL = re.compile(rb"\{(\d+)\}$")
+_LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
+_APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
+
+ConnLost = Callable[[Exception | None], None]
+
+
+@dataclass(frozen=True)
+class Selected:
+    """What SELECT told us about the folder."""
+
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+class ImapError(DependencyUnavailable):
+    """An IMAP command failed or the server is unreachable."""
+
+
+def unavailable(mailbox: str, what: str) -> ImapError:
+    """An ImapError naming the mailbox (never its password)."""
+    return ImapError(f"IMAP {mailbox}: {what}", dependency=f"imap:{mailbox}")
+
+
+async def connect(mb: MailboxSettings, *, timeout: float, conn_lost: ConnLost | None = None) -> aioimaplib.IMAP4:
+    """Connect and log in; raises ImapError when the server is unreachable or refuses the login."""
+    try:
+        if mb.tls == "ssl":
+            client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
+                host=mb.host, port=mb.port, timeout=timeout, conn_lost_cb=conn_lost,
+                ssl_context=ssl.create_default_context(),
+            )
+        else:
+            client = aioimaplib.IMAP4(host=mb.host, port=mb.port, timeout=timeout, conn_lost_cb=conn_lost)
+        await asyncio.wait_for(client.wait_hello_from_server(), timeout)
+        response = await asyncio.wait_for(client.login(mb.user, mb.password), timeout)
+    except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
+        raise unavailable(mb.name, f"cannot connect to {mb.host}:{mb.port} ({type(exc).__name__})") from exc
+    if response.result != "OK":
+        await close(client)
+        raise unavailable(mb.name, f"login refused for {mb.user}")
+    return client
+
+
+async def close(client: aioimaplib.IMAP4) -> None:
+    """Log out politely if possible; never raises."""
+    try:
+        await asyncio.wait_for(client.logout(), 5)
+    except Exception:  # noqa: S110 — the connection may already be gone
+        pass
+
+
+def _check(response: aioimaplib.Response, mailbox: str, what: str) -> list[bytes]:
+    if response.result != "OK":
+        raise unavailable(mailbox, f"{what} answered {response.result}")
+    return [bytes(line) for line in response.lines]
+
+
+async def select(client: aioimaplib.IMAP4, mailbox: str, folder: str) -> Selected:
+    """SELECT a folder read-write (we only ever PEEK, so \\Seen stays as it is)."""
+    lines = _check(await client.select(quote(folder)), mailbox, f"SELECT {folder}")
+    validity = next((int(m.group(1)) for line in lines if (m := _UIDVALIDITY.search(line))), None)
+    if validity is None:
+        raise unavailable(mailbox, f"SELECT {folder} gave no UIDVALIDITY")
+    uidnext = next((int(m.group(1)) for line in lines if (m := _UIDNEXT.search(line))), None)
+    exists = next((int(m.group(1)) for line in lines if (m := _EXISTS.match(line))), 0)
+    return Selected(validity, uidnext, exists)
+
+
+async def uid_search(client: aioimaplib.IMAP4, mailbox: str, *criteria: str) -> list[int]:
+    """UIDs matching the criteria, ascending."""
+    lines = _check(await client.uid_search(*criteria, charset=None), mailbox, "UID SEARCH")
+    uids: list[int] = []
+    for line in lines:
+        if line.startswith(b"SEARCH") or (line and line[:1].isdigit() and b"SEARCH" not in line):
+            uids.extend(int(tok) for tok in line.split() if tok.isdigit())
+    return sorted(set(uids))
+
+
+async def fetch_raw(client: aioimaplib.IMAP4, mailbox: str, uids: list[int]) -> dict[int, bytes]:
+    """Raw bytes of the given UIDs with BODY.PEEK[] (never sets \\Seen)."""
+    if not uids:
+        return {}
+    uid_set = ",".join(str(u) for u in uids)
+    response = await client.uid("fetch", uid_set, "(UID BODY.PEEK[])")
+    lines = response.lines
+    if response.result != "OK":
+        raise unavailable(mailbox, f"UID FETCH answered {response.result}")
+    found: dict[int, bytes] = {}
+    for i, line in enumerate(lines[:-1]):
+        if isinstance(line, bytearray):
+            continue
+        head = bytes(line)
+        if _LITERAL.search(head) and isinstance(lines[i + 1], bytearray):
+            uid = _FETCH_UID.search(head)
+            if uid:
+                found[int(uid.group(1))] = bytes(lines[i + 1])
+    return found
+
+
+async def find_special_use(client: aioimaplib.IMAP4, mailbox: str, flag: str) -> str | None:
+    """The name of the folder with a special-use flag such as \\Drafts, or None."""
+    lines = _check(await client.list('""', "*"), mailbox, "LIST")
+    for line in lines:
+        match = _LIST.match(line)
+        if match and flag.encode().lower() in match.group("flags").lower().split():
+            return unquote(match.group("name").decode())
+    return None
+
+
+async def append(client: aioimaplib.IMAP4, mailbox: str, raw: bytes, folder: str, flags: str) -> int | None:
+    """APPEND a message; returns its UID when the server says (UIDPLUS)."""
+    lines = _check(await client.append(raw, mailbox=quote(folder), flags=flags), mailbox, f"APPEND {folder}")
+    for line in lines:
+        match = _APPENDUID.search(line)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+@contextlib.contextmanager
+def guard(mailbox: str, what: str) -> Iterator[None]:
+    """Turn driver exceptions (timeouts, resets, aioimaplib aborts) into ImapError."""
+    try:
+        yield
+    except (OSError, TimeoutError, aioimaplib.AioImapException, asyncio.IncompleteReadError) as exc:
+        raise unavailable(mailbox, f"{what} failed ({type(exc).__name__})") from exc
+
+
+def quote(name: str) -> str:
+    """An IMAP quoted string (folder names may hold spaces)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote(name: str) -> str:
+    """The inverse of ``quote`` for names in LIST answers."""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return name

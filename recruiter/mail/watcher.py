@@ -1,0 +1,187 @@
+"""One IMAP IDLE watcher per mailbox: catch up from the checkpoint, store, IDLE, repeat.
+
+The watcher never sets \\Seen (BODY.PEEK[] only). Every message is stored, and the mailbox's
+checkpoint advanced in the same transaction, before anything else happens to it. aioimaplib does
+not raise on a lost connection, so BYE, `conn_lost_cb` and a silent server all end the session,
+and the next session reconnects with backoff and catches up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aioimaplib
+import structlog
+
+from recruiter.errors import RecruiterError
+from recruiter.mail import imap
+from recruiter.pipeline.ingest import describe
+from recruiter.settings import MailboxSettings
+from recruiter.store.repo import Store
+
+log = structlog.get_logger()
+FETCH_BATCH = 50
+MAX_BACKOFF = 60.0
+
+
+class ConnectionLost(imap.ImapError):
+    """The server said BYE, closed the connection or went silent."""
+
+
+class Watcher:
+    """Watches one folder of one mailbox. ``run`` only returns when cancelled."""
+
+    def __init__(
+        self,
+        mb: MailboxSettings,
+        store: Store,
+        *,
+        on_stored: Callable[[], None] = lambda: None,
+        timeout: float = 30.0,
+        renew_seconds: float = 25 * 60,
+    ) -> None:
+        self.mb = mb
+        self.store = store
+        self.on_stored = on_stored
+        self.timeout = timeout
+        self.renew_seconds = renew_seconds
+        self.connected = False
+        self.last_heard: float | None = None  # monotonic time of the last line from the server
+        self.last_error: str | None = None
+        self.sessions = 0
+        self._uidvalidity = 0
+        self.log = log.bind(mailbox=mb.name)
+
+    async def run(self) -> None:
+        """Connect, catch up and IDLE forever; reconnect with backoff on any failure."""
+        backoff = 1.0
+        while True:
+            started = time.monotonic()
+            try:
+                await self._session()
+            except RecruiterError as exc:
+                self.last_error = str(exc)
+                self.log.warning("imap.disconnected", error=str(exc))
+            except Exception as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                self.log.exception("imap.session_crashed")
+            self.connected = False
+            if time.monotonic() - started > 2 * MAX_BACKOFF:
+                backoff = 1.0
+            delay = backoff * (1 + random.random() * 0.2)
+            backoff = min(MAX_BACKOFF, backoff * 2)
+            self.log.info("imap.reconnect_wait", seconds=round(delay, 2))
+            await asyncio.sleep(delay)
+
+    def _heard(self) -> None:
+        self.last_heard = time.monotonic()
+
+    async def _session(self) -> None:
+        lost = asyncio.Event()
+
+        def on_lost(_exc: Exception | None) -> None:
+            lost.set()
+
+        client = await imap.connect(self.mb, timeout=self.timeout, conn_lost=on_lost)
+        try:
+            with imap.guard(self.mb.name, "session"):
+                selected = await imap.select(client, self.mb.name, self.mb.folder)
+                self._heard()
+                self.connected = True
+                self.sessions += 1
+                self._uidvalidity = selected.uidvalidity
+                self.log.info("imap.connected", folder=self.mb.folder, uidvalidity=selected.uidvalidity)
+                await self._catch_up(client, selected.uidnext)
+                while True:
+                    if await self._idle_once(client, lost):
+                        await self._catch_up(client, None)
+        finally:
+            self.connected = False
+            await imap.close(client)
+
+    async def _idle_once(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> bool:
+        """One IDLE round; True when new mail was announced (or the round was renewed)."""
+        idle = await client.idle_start(timeout=self.renew_seconds)
+        announced = False
+        try:
+            while client.has_pending_idle() and not announced:
+                push = await self._wait_push(client, lost)
+                self._heard()
+                if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    announced = True  # renewal: also a cheap catch-up in case a push was missed
+                    break
+                for line in push:
+                    text = bytes(line)
+                    if text.startswith(b"BYE") or b"* BYE" in text:
+                        raise ConnectionLost(f"IMAP {self.mb.name}: server said {text[:80]!r}")
+                    if text.endswith(b"EXISTS"):
+                        announced = True
+        finally:
+            if client.has_pending_idle():
+                client.idle_done()
+        await asyncio.wait_for(idle, self.timeout)
+        return announced
+
+    async def _wait_push(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> Any:
+        """The next server push; raises ConnectionLost on connection loss or a silent server."""
+        queue: asyncio.Queue[Any] = client.protocol.idle_queue
+        get = asyncio.ensure_future(queue.get())
+        gone = asyncio.ensure_future(lost.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {get, gone}, timeout=self.renew_seconds + self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (get, gone):
+                task.cancel()
+        if get in done:
+            return get.result()
+        if gone in done:
+            raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
+        raise ConnectionLost(f"IMAP {self.mb.name}: server silent for {self.renew_seconds + self.timeout:.0f}s")
+
+    async def _catch_up(self, client: aioimaplib.IMAP4, uidnext: int | None) -> None:
+        """Store every message above the checkpoint (first start: only mail from now on)."""
+        checkpoint = await self.store.checkpoint(self.mb.name)
+        if checkpoint is None:
+            last = (uidnext - 1) if uidnext else max(await imap.uid_search(client, self.mb.name, "ALL") or [0])
+            await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
+            self.log.info("imap.first_start", last_uid=last)
+            return
+        validity, last = checkpoint
+        if validity != self._uidvalidity:
+            # UIDs of the old UIDVALIDITY mean nothing now: look at recent unread mail; the store
+            # drops what it already holds (same Message-ID key).
+            since = (datetime.now(UTC) - timedelta(days=7)).strftime("%d-%b-%Y")
+            uids = await imap.uid_search(client, self.mb.name, "UNSEEN", "SINCE", since)
+            self.log.warning("imap.uidvalidity_changed", old=validity, new=self._uidvalidity, recent=len(uids))
+            await self.store.set_checkpoint(self.mb.name, self._uidvalidity, 0)
+        else:
+            uids = [u for u in await imap.uid_search(client, self.mb.name, "UID", f"{last + 1}:*") if u > last]
+        for start in range(0, len(uids), FETCH_BATCH):
+            await self._store_batch(client, uids[start : start + FETCH_BATCH])
+
+    async def _store_batch(self, client: aioimaplib.IMAP4, uids: list[int]) -> None:
+        raws = await imap.fetch_raw(client, self.mb.name, uids)
+        self._heard()
+        stored = 0
+        for uid in uids:
+            raw = raws.get(uid)
+            if raw is None:  # expunged between SEARCH and FETCH
+                continue
+            new = describe(raw, mailbox=self.mb.name, folder=self.mb.folder,
+                           uidvalidity=self._uidvalidity, uid=uid)
+            message_id = await self.store.add_message(new)
+            self.log.info("mail.received" if message_id else "mail.duplicate", uid=uid, key=new.key,
+                          message=message_id)
+            stored += message_id is not None
+        missing = [u for u in uids if u not in raws]
+        if missing:
+            await self.store.set_checkpoint(self.mb.name, self._uidvalidity, max(uids))
+        if stored:
+            self.on_stored()

@@ -1,0 +1,204 @@
+"""The stages. Each one persists its result (and its side effect's key) before the next one runs.
+
+prefilter ─► triage ─► draft ─► calendar ─► notify ─► done
+   │skip        │not recruiter
+   ▼            ▼
+ skipped      skipped
+
+Side effects are keyed `<message key>:<stage>[:n]`; a stage checks the key before it acts, so a
+retry or a restart after a crash resumes without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from recruiter.calendar import CalendarSink, build_event, event_uid
+from recruiter.links import card_links
+from recruiter.llm.draft import Drafter
+from recruiter.llm.schema import TriageResult
+from recruiter.llm.triage import Triager
+from recruiter.mail.compose import build_reply
+from recruiter.mail.drafts import DraftSink
+from recruiter.mail.parse import ParsedMail
+from recruiter.notify.card import render_card
+from recruiter.notify.telegram import Button, Notifier
+from recruiter.pipeline.prefilter import skip_reason
+from recruiter.store.models import DONE, FINISHED, SKIPPED, Message
+from recruiter.store.repo import Store
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the owner is when writing: per mailbox From address, a display name, own addresses."""
+
+    name: str
+    addresses: dict[str, str]  # mailbox name -> address
+    default_address: str
+    own_addresses: frozenset[str]
+
+    def address_for(self, mailbox: str, mail: ParsedMail) -> str:
+        """The From address of a reply written in ``mailbox``."""
+        if mailbox in self.addresses:
+            return self.addresses[mailbox]
+        return self.default_address or (mail.to_addrs[0] if mail.to_addrs else "me@localhost")
+
+
+@dataclass(frozen=True)
+class Links:
+    """How to sign the card's buttons."""
+
+    base_url: str
+    secret: str
+    ttl_seconds: int
+
+
+@dataclass
+class Deps:
+    """Every collaborator the stages need, handed in."""
+
+    store: Store
+    triager: Triager
+    drafter: Drafter
+    drafts_for: Callable[[str], DraftSink]
+    calendar: CalendarSink
+    notifier: Notifier
+    identity: Identity
+    links: Links
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class Job:
+    """One leased message on its way through the stages."""
+
+    row: Message
+    mail: ParsedMail
+    owner: str
+    triage: TriageResult | None = None
+    tier: str = ""
+    draft: str | None = None
+    log: Any = field(default=None)
+
+    @property
+    def key(self) -> str:
+        return self.row.key
+
+
+Stage = Callable[[Deps, Job], Awaitable[str]]
+
+
+async def prefilter(deps: Deps, job: Job) -> str:
+    """Skip bulk, automatic, no-reply and own mail before any LLM call."""
+    reason = skip_reason(job.mail, own_addresses=deps.identity.own_addresses)
+    if reason is None:
+        await deps.store.advance(job.row.id, job.owner, stage="triage")
+        return "triage"
+    job.log.info("prefilter.skipped", reason=reason)
+    await _finish(deps, job, SKIPPED, is_recruiter=False, skip_reason=reason)
+    return FINISHED
+
+
+async def triage(deps: Deps, job: Job) -> str:
+    """Classify; non-recruiter mail ends skipped with no draft, event or card."""
+    triaged = await deps.triager.triage(job.mail)
+    job.triage, job.tier = triaged.result, triaged.tier
+    result = triaged.result
+    job.log.info("triage.done", tier=triaged.tier, is_recruiter=result.is_recruiter, kind=result.kind,
+                 confidence=result.confidence)
+    fields: dict[str, Any] = {
+        "triage": result.model_dump(mode="json"), "triage_tier": triaged.tier, "is_recruiter": result.is_recruiter,
+    }
+    if not result.is_recruiter:
+        await _finish(deps, job, SKIPPED, skip_reason="not recruiter", **fields)
+        return FINISHED
+    await deps.store.advance(job.row.id, job.owner, stage="draft", **fields)
+    return "draft"
+
+
+async def draft(deps: Deps, job: Job) -> str:
+    """Write the reply body once, then APPEND it to Drafts once (found again by its key header)."""
+    assert job.triage is not None
+    if job.draft is None:
+        job.draft, tier = await deps.drafter.draft(job.mail, job.triage)
+        await deps.store.advance(job.row.id, job.owner, draft_text=job.draft)
+        job.log.info("draft.written", tier=tier, chars=len(job.draft))
+    effect_key = f"{job.key}:draft"
+    effects = []
+    if await deps.store.effect(effect_key) is None:
+        sink = deps.drafts_for(job.row.mailbox)
+        ref = await sink.find(job.key)
+        if ref is None:
+            raw = build_reply(
+                job.mail, from_addr=deps.identity.address_for(job.row.mailbox, job.mail),
+                from_name=deps.identity.name, body=job.draft, key=job.key,
+            )
+            ref = await sink.append(raw)
+            job.log.info("draft.appended", ref=ref)
+        else:
+            job.log.info("draft.found_existing", ref=ref)
+        effects.append((effect_key, "draft", ref))
+    following = "calendar" if job.triage.meetings else "notify"
+    await deps.store.advance(job.row.id, job.owner, effects=effects, stage=following)
+    return following
+
+
+async def calendar(deps: Deps, job: Job) -> str:
+    """One tentative event per proposed meeting, under a UID derived from the message and meeting."""
+    assert job.triage is not None
+    effects = []
+    for index, meeting in enumerate(job.triage.meetings):
+        effect_key = f"{job.key}:event:{index}"
+        if await deps.store.effect(effect_key) is not None:
+            continue
+        uid = event_uid(job.key, index)
+        ics = build_event(uid=uid, meeting=meeting, triage=job.triage, mail=job.mail)
+        ref = await deps.calendar.put_event(uid, ics)
+        job.log.info("calendar.event_put", uid=uid, start=meeting.start.isoformat())
+        effects.append((effect_key, "event", ref))
+    await deps.store.advance(job.row.id, job.owner, effects=effects, stage="notify")
+    return "notify"
+
+
+async def notify(deps: Deps, job: Job) -> str:
+    """One Telegram card with signed Send / Decline / Ignore links."""
+    assert job.triage is not None
+    effect_key = f"{job.key}:notify"
+    effects = []
+    if await deps.store.effect(effect_key) is None:
+        links = card_links(deps.links.base_url, deps.links.secret, job.row.id, now=deps.clock(),
+                           ttl_seconds=deps.links.ttl_seconds)
+        text = render_card(mail=job.mail, triage=job.triage, draft=job.draft or "", mailbox=job.row.mailbox,
+                           tier=job.tier or (job.row.triage_tier or ""))
+        buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
+                   Button("🙈 Ignore", links["ignore"])]
+        ref = await deps.notifier.send_card(text, buttons)
+        job.log.info("notify.sent", ref=ref)
+        effects.append((effect_key, "notify", ref))
+    await _finish(deps, job, DONE, effects=effects)
+    return FINISHED
+
+
+async def _finish(deps: Deps, job: Job, state: str, *, effects: list[tuple[str, str, str]] | None = None,
+                  **fields: Any) -> None:
+    await deps.store.advance(
+        job.row.id, job.owner, effects=effects or (), state=state, stage=FINISHED, lease_owner=None,
+        lease_expires_at=None, last_error=None, **fields,
+    )
+    job.log.info("message.finished", state=state)
+
+
+STAGES: dict[str, Stage] = {
+    "prefilter": prefilter,
+    "triage": triage,
+    "draft": draft,
+    "calendar": calendar,
+    "notify": notify,
+}

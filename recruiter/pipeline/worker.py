@@ -1,0 +1,147 @@
+"""The worker: claims due messages under a lease and runs each one's stages from where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import secrets
+import socket
+from datetime import datetime, timedelta
+
+import structlog
+
+from recruiter.errors import PermanentError, TransientError, UnparseableMail
+from recruiter.llm.schema import TriageResult
+from recruiter.mail.parse import parse_message
+from recruiter.pipeline.stages import STAGES, Deps, Job
+from recruiter.store.models import FINISHED, utcnow
+from recruiter.store.repo import LeaseLost
+
+log = structlog.get_logger()
+
+
+def retry_delay(attempt: int, *, base: float, maximum: float, retry_after: float | None = None) -> float:
+    """min(maximum, base × 2^(attempt−1)) plus 0–20 % jitter, never less than the server's Retry-After."""
+    delay = min(maximum, base * (2 ** max(0, attempt - 1)))
+    delay *= 1 + random.random() * 0.2
+    return float(max(delay, retry_after or 0.0))
+
+
+class Worker:
+    """Runs stages for leased messages; several at once, the LLM limiting itself."""
+
+    def __init__(
+        self,
+        deps: Deps,
+        *,
+        concurrency: int = 4,
+        lease_seconds: float = 300.0,
+        poll_seconds: float = 5.0,
+        retry_base: float = 30.0,
+        retry_max: float = 3600.0,
+        max_attempts: int = 10,
+    ) -> None:
+        self.deps = deps
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self.max_attempts = max_attempts
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._wake = asyncio.Event()
+        self.processed = 0
+
+    def wake(self) -> None:
+        """New work was stored: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and process until ``stop`` is set; running messages finish their current stage."""
+        while not stop.is_set():
+            self._wake.clear()
+            handled = await self.run_once()
+            if handled:
+                continue
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+            for task in waits:
+                task.cancel()
+
+    async def run_once(self) -> int:
+        """Claim one batch of due messages and process it; returns how many were claimed."""
+        ids = await self.deps.store.claim_due(self.owner, limit=self.concurrency, lease_seconds=self.lease_seconds)
+        if ids:
+            await asyncio.gather(*(self.process(i) for i in ids))
+        return len(ids)
+
+    async def drain(self) -> int:
+        """Process until nothing is due (used by `recruiter process`)."""
+        total = 0
+        while (claimed := await self.run_once()) > 0:
+            total += claimed
+        return total
+
+    async def process(self, message_id: int) -> None:
+        """Run the message's remaining stages; record a failure as a retry or a dead letter."""
+        store = self.deps.store
+        row = await store.get(message_id, with_raw=True)
+        if row is None or row.lease_owner != self.owner:
+            return
+        bound = log.bind(message=message_id, key=row.key, mailbox=row.mailbox)
+        stage = row.stage
+        renewer = asyncio.create_task(self._renew(message_id))
+        try:
+            try:
+                mail = parse_message(row.raw)
+            except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
+                raise UnparseableMail(f"cannot parse message: {exc}") from exc
+            job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
+                      triage=TriageResult.model_validate(row.triage) if row.triage else None,
+                      tier=row.triage_tier or "")
+            while stage != FINISHED:
+                stage = await STAGES[stage](self.deps, job)
+            self.processed += 1
+        except LeaseLost:
+            bound.warning("worker.lease_lost", stage=stage)
+        except PermanentError as exc:
+            bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
+            await self._fail(message_id, stage, exc, None)
+        except TransientError as exc:
+            await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after)
+        except Exception as exc:
+            bound.exception("stage.crashed", stage=stage)
+            await self._retry(message_id, row.attempts + 1, stage, exc, bound, None)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+
+    async def _retry(self, message_id: int, attempt: int, stage: str, exc: BaseException, bound: structlog.BoundLogger,
+                     retry_after: float | None) -> None:
+        if attempt >= self.max_attempts:
+            bound.error("stage.dead", stage=stage, error=str(exc), reason="max_attempts", attempts=attempt)
+            await self._fail(message_id, stage, exc, None)
+            return
+        delay = retry_delay(attempt, base=self.retry_base, maximum=self.retry_max, retry_after=retry_after)
+        bound.warning("stage.retry", stage=stage, error=str(exc), attempt=attempt, seconds=round(delay, 1))
+        await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay))
+
+    async def _fail(self, message_id: int, stage: str, exc: BaseException, retry_at: datetime | None) -> None:
+        try:
+            await self.deps.store.fail(message_id, self.owner, stage=stage, exc=exc, retry_at=retry_at)
+        except LeaseLost:
+            log.warning("worker.lease_lost", message=message_id, stage=stage)
+        except TransientError as db_exc:
+            # The store itself is down: the lease expires and the message comes back on its own.
+            log.error("worker.cannot_record_failure", message=message_id, error=str(db_exc))
+
+    async def _renew(self, message_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                await self.deps.store.renew_lease(message_id, self.owner, self.lease_seconds)
+            except (LeaseLost, TransientError) as exc:
+                log.warning("worker.lease_renew_failed", message=message_id, error=str(exc))

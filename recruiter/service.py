@@ -1,0 +1,189 @@
+"""Wiring and lifecycle: build the collaborators from Settings, run watchers and the worker, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import signal
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import structlog
+
+from recruiter.calendar import CalDavCalendar, CalendarSink, IcsDirCalendar
+from recruiter.errors import ConfigError
+from recruiter.llm.client import LLM
+from recruiter.llm.draft import Drafter, load_profile, profile_name
+from recruiter.llm.triage import Triager
+from recruiter.mail.drafts import DirDrafts, DraftSink, ImapDrafts
+from recruiter.mail.sources import iter_paths
+from recruiter.mail.watcher import Watcher
+from recruiter.notify.telegram import Notifier, StdoutNotifier, TelegramNotifier
+from recruiter.pipeline.ingest import describe
+from recruiter.pipeline.stages import Deps, Identity, Links
+from recruiter.pipeline.worker import Worker
+from recruiter.settings import Settings
+from recruiter.store.migrate import upgrade_head
+from recruiter.store.repo import Store
+
+log = structlog.get_logger()
+FILE_MAILBOX = "file"
+
+
+@dataclass
+class Runtime:
+    """Everything built from Settings, to be closed together."""
+
+    settings: Settings
+    store: Store
+    llm: LLM
+    notifier: Notifier
+    calendar: CalendarSink
+    worker: Worker
+    drafts: dict[str, DraftSink] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        """Close every connection; never raises."""
+        for closer in (*(d.aclose for d in self.drafts.values()), self.calendar.aclose, self.notifier.aclose,
+                       self.llm.aclose, self.store.aclose):
+            try:
+                await closer()
+            except Exception:
+                log.exception("service.close_failed")
+
+
+def _notifier(settings: Settings, stdout: TextIO) -> Notifier:
+    if settings.telegram_token:
+        return TelegramNotifier(settings.telegram_token, settings.telegram_chat_id,
+                                base_url=settings.telegram_base_url)
+    return StdoutNotifier(stdout)
+
+
+def _calendar(settings: Settings) -> CalendarSink:
+    if settings.caldav_url:
+        return CalDavCalendar(settings.caldav_url, settings.caldav_user or None, settings.caldav_password or None,
+                              settings.caldav_calendar)
+    return IcsDirCalendar(settings.ics_dir)
+
+
+def _link_secret(settings: Settings, *, required: bool) -> str:
+    if settings.webhook_token:
+        return settings.webhook_token
+    if required:
+        raise ConfigError("WEBHOOK_BEARER_TOKEN", "is required to sign the card's links when Telegram is configured")
+    log.warning("links.temporary_key", note="WEBHOOK_BEARER_TOKEN is not set; card links cannot be verified later")
+    return secrets.token_hex(32)
+
+
+async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:
+    """Build and start every collaborator from Settings."""
+    store = Store.from_url(settings.db_url)
+    llm = LLM(settings.llm_tiers, timeout=settings.llm_timeout, concurrency=settings.llm_concurrency)
+    profile = load_profile(settings.owner_profile)
+    owner_name = settings.owner_name or profile_name(profile, "")
+    notifier = _notifier(settings, stdout)
+    calendar = _calendar(settings)
+    drafts: dict[str, DraftSink] = {mb.name: ImapDrafts(mb, timeout=settings.imap_timeout)
+                                    for mb in settings.mailboxes}
+    file_drafts = DirDrafts(settings.drafts_dir)
+
+    deps = Deps(
+        store=store,
+        triager=Triager(llm),
+        drafter=Drafter(llm, profile, owner_name),
+        drafts_for=lambda mailbox: drafts.get(mailbox, file_drafts),
+        calendar=calendar,
+        notifier=notifier,
+        identity=Identity(
+            name=owner_name,
+            addresses={mb.name: mb.address for mb in settings.mailboxes},
+            default_address=next(iter(sorted(settings.owner_addresses)), ""),
+            own_addresses=settings.owner_addresses,
+        ),
+        links=Links(settings.callback_base_url, _link_secret(settings, required=bool(settings.telegram_token)),
+                    settings.link_ttl_seconds),
+    )
+    worker = Worker(deps, concurrency=concurrency, lease_seconds=settings.lease_seconds,
+                    poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,
+                    retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts)
+    runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts)
+    try:
+        await notifier.start()
+    except BaseException:
+        await runtime.aclose()
+        raise
+    return runtime
+
+
+async def prepare_database(settings: Settings) -> None:
+    """SQLite (the embedded default) is migrated on start; other databases by `recruiter migrate`."""
+    if settings.db_url.startswith("sqlite"):
+        await upgrade_head(settings.db_url)
+
+
+async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: TextIO = sys.stdout) -> dict[str, int]:
+    """Store every message found in ``paths`` and run the pipeline until nothing is due."""
+    await prepare_database(settings)
+    runtime = await build_runtime(settings, stdout=stdout)
+    try:
+        stored = duplicates = 0
+        for label, raw in iter_paths(paths):
+            new = describe(raw, mailbox=FILE_MAILBOX, source=label)
+            if await runtime.store.add_message(new) is None:
+                duplicates += 1
+            else:
+                stored += 1
+        await runtime.worker.drain()
+        counts = await runtime.store.counts_by_state()
+        return {"stored": stored, "duplicates": duplicates, **counts}
+    finally:
+        await runtime.aclose()
+
+
+async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> int:
+    """The service in the foreground until SIGTERM/SIGINT; returns the exit code."""
+    await prepare_database(settings)
+    runtime = await build_runtime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watchers = [Watcher(mb, runtime.store, on_stored=runtime.worker.wake, timeout=settings.imap_timeout,
+                        renew_seconds=settings.idle_renew_seconds) for mb in settings.mailboxes]
+    tasks = {asyncio.create_task(w.run(), name=f"watcher:{w.mb.name}") for w in watchers}
+    worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker")
+    tasks.add(worker_task)
+    stopper = asyncio.create_task(stop.wait(), name="stop")
+    log.info("service.started", mailboxes=[mb.name for mb in settings.mailboxes],
+             llm_tiers=[t.tier for t in settings.llm_tiers] or ["rules"])
+    code = 0
+    try:
+        done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {stopper}:
+            code = 1
+            exc = task.exception() if not task.cancelled() else None
+            log.error("service.task_died", task=task.get_name(), error=repr(exc))
+        stop.set()
+        await _finish(worker_task, shutdown_grace)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, stopper, return_exceptions=True)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await runtime.aclose()
+        log.info("service.stopped", code=code)
+    return code
+
+
+async def _finish(worker_task: asyncio.Task[None], grace: float) -> None:
+    """Let in-flight stages finish within the grace period."""
+    if worker_task.done():
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(worker_task), grace)
+    except TimeoutError:
+        log.warning("service.grace_exceeded", seconds=grace)

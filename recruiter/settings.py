@@ -1,0 +1,289 @@
+"""Settings: read once from the environment and `.env`, frozen, typed.
+
+The names are the original deployment's, so the rewrite drops into its existing secrets.
+A missing or malformed value raises ConfigError naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from dotenv import dotenv_values
+
+from recruiter.errors import ConfigError
+
+DEFAULT_DB = "sqlite+aiosqlite:///./recruiter.db"
+DEFAULT_TELEGRAM_BASE = "https://api.telegram.org/bot"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+ImapTls = Literal["ssl", "none"]
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """One IMAP account watched by one watcher."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    tls: ImapTls
+    folder: str
+    drafts: str | None  # None: the \\Drafts special-use folder, else "Drafts"
+    address: str  # From address for drafts written in this mailbox
+
+    def __repr__(self) -> str:  # never show the password
+        return f"MailboxSettings(name={self.name!r}, host={self.host!r}, port={self.port}, user={self.user!r})"
+
+
+@dataclass(frozen=True)
+class LLMEndpoint:
+    """One OpenAI-compatible tier."""
+
+    tier: str
+    base_url: str  # without /v1
+    model: str
+    api_key: str = field(repr=False, default="")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment. Build it with ``load_settings``."""
+
+    mailboxes: tuple[MailboxSettings, ...] = ()
+    db_url: str = field(default=DEFAULT_DB, repr=False)
+    llm_tiers: tuple[LLMEndpoint, ...] = ()
+    llm_timeout: float = 120.0
+    llm_concurrency: int = 1
+    telegram_token: str = field(default="", repr=False)
+    telegram_chat_id: str = ""
+    telegram_base_url: str = DEFAULT_TELEGRAM_BASE
+    caldav_url: str = ""
+    caldav_user: str = ""
+    caldav_password: str = field(default="", repr=False)
+    caldav_calendar: str = "Recruiting"
+    ics_dir: Path = Path("events")
+    drafts_dir: Path = Path("drafts")
+    callback_base_url: str = "http://localhost:8080"
+    webhook_token: str = field(default="", repr=False)
+    link_ttl_seconds: int = 7 * 86400
+    owner_profile: Path | None = None
+    owner_name: str = ""
+    owner_addresses: frozenset[str] = frozenset()
+    idle_renew_seconds: float = 25 * 60
+    imap_timeout: float = 30.0
+    imap_stale_seconds: float = 30 * 60
+    max_text_chars: int = 6000
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    retry_max_attempts: int = 10
+    lease_seconds: float = 300.0
+    poll_seconds: float = 5.0
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @property
+    def llm_configured(self) -> bool:
+        """True when at least one LLM tier is configured (else the rules tier triages)."""
+        return bool(self.llm_tiers)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret value, for log redaction."""
+        values = [self.telegram_token, self.caldav_password, self.webhook_token]
+        values += [m.password for m in self.mailboxes]
+        values += [t.api_key for t in self.llm_tiers]
+        values += [_url_password(self.db_url)]
+        return tuple(v for v in values if v and len(v) >= 4)
+
+
+def _url_password(url: str) -> str:
+    match = re.match(r"^[^:]+://[^:/@]+:([^@]+)@", url)
+    return match.group(1) if match else ""
+
+
+class _Env:
+    """Typed reads from one merged mapping; every error names its variable."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = values
+
+    def text(self, name: str, default: str = "") -> str:
+        value = self.values.get(name)
+        return (value or "").strip() or default
+
+    def required(self, name: str, why: str) -> str:
+        value = self.text(name)
+        if not value:
+            raise ConfigError(name, f"is required {why}")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be an integer, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(name, f"must be a number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name, default).lower()
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def url(self, name: str, default: str = "") -> str:
+        value = self.text(name, default).rstrip("/")
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ConfigError(name, f"must be an http(s) URL, got {value!r}")
+        return value
+
+
+def _mailbox(env: _Env, name: str) -> MailboxSettings:
+    prefix = f"IMAP_{name.upper()}_"
+    why = f"because IMAP_MAILBOXES names {name!r}"
+    host = env.required(prefix + "HOST", why)
+    tls = env.choice(prefix + "TLS", "ssl", ("ssl", "none"))
+    user = env.required(prefix + "USER", why)
+    return MailboxSettings(
+        name=name.lower(),
+        host=host,
+        port=env.integer(prefix + "PORT", 993 if tls == "ssl" else 143, minimum=1),
+        user=user,
+        password=env.required(prefix + "PASS", why),
+        tls=tls,  # type: ignore[arg-type]
+        folder=env.text(prefix + "FOLDER", "INBOX"),
+        drafts=env.text(prefix + "DRAFTS") or None,
+        address=env.text(prefix + "ADDRESS", user if "@" in user else env.text("SMTP_FROM_ADDR", user)),
+    )
+
+
+def _mailboxes(env: _Env) -> tuple[MailboxSettings, ...]:
+    names = [n.strip() for n in env.text("IMAP_MAILBOXES").split(",") if n.strip()]
+    for name in names:
+        if not _NAME.match(name):
+            raise ConfigError("IMAP_MAILBOXES", f"mailbox name {name!r} must be letters, digits or _")
+    if len({n.lower() for n in names}) != len(names):
+        raise ConfigError("IMAP_MAILBOXES", "names a mailbox twice")
+    return tuple(_mailbox(env, name) for name in names)
+
+
+def _llm_tiers(env: _Env) -> tuple[LLMEndpoint, ...]:
+    tiers: list[LLMEndpoint] = []
+    swap = env.url("LLAMA_SWAP_URL")
+    if swap:
+        model = env.required("LLAMA_SWAP_MODEL", "when LLAMA_SWAP_URL is set")
+        key = env.text("LLAMA_SWAP_API_KEY", "none")
+        tiers.append(LLMEndpoint("llama-swap", swap, model, key))
+        fallback = env.text("LLAMA_SWAP_FALLBACK_MODEL")
+        if fallback:
+            tiers.append(LLMEndpoint("llama-swap-fallback", swap, fallback, key))
+    relay = env.url("GPT_MINI_ENDPOINT")
+    if relay:
+        tiers.append(
+            LLMEndpoint(
+                "gpt-mini",
+                relay.removesuffix("/v1"),
+                env.required("GPT_MINI_MODEL", "when GPT_MINI_ENDPOINT is set"),
+                env.required("GPT_MINI_API_KEY", "when GPT_MINI_ENDPOINT is set"),
+            )
+        )
+    return tuple(tiers)
+
+
+def _owner(env: _Env, mailboxes: tuple[MailboxSettings, ...]) -> tuple[Path | None, frozenset[str]]:
+    profile_raw = env.text("OWNER_PROFILE")
+    profile = Path(profile_raw).expanduser() if profile_raw else None
+    if profile is not None and not profile.is_file():
+        raise ConfigError("OWNER_PROFILE", f"no such file: {profile}")
+    addresses = {a.strip().lower() for a in env.text("OWNER_ADDRESSES").split(",") if a.strip()}
+    addresses |= {m.address.lower() for m in mailboxes if "@" in m.address}
+    if "@" in env.text("SMTP_FROM_ADDR"):
+        addresses.add(env.text("SMTP_FROM_ADDR").lower())
+    return profile, frozenset(addresses)
+
+
+def _db_url(env: _Env) -> str:
+    url = env.text("DB_CONNECTION_STRING", DEFAULT_DB)
+    if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", url):
+        raise ConfigError(
+            "DB_CONNECTION_STRING",
+            "must start with sqlite+aiosqlite:// or postgresql+asyncpg://",
+        )
+    return url
+
+
+def settings_from(values: Mapping[str, str]) -> Settings:
+    """Build Settings from one mapping of variable names to values."""
+    env = _Env(values)
+    mailboxes = _mailboxes(env)
+    profile, addresses = _owner(env, mailboxes)
+    token = env.text("TELEGRAM_BOT_TOKEN")
+    chat = env.text("TELEGRAM_CHAT_ID")
+    if token and not chat:
+        raise ConfigError("TELEGRAM_CHAT_ID", "is required when TELEGRAM_BOT_TOKEN is set")
+    caldav_url = env.url("CALDAV_URL")
+    return Settings(
+        mailboxes=mailboxes,
+        db_url=_db_url(env),
+        llm_tiers=_llm_tiers(env),
+        llm_timeout=env.number("LLM_TIMEOUT_SECONDS", 120.0, minimum=1),
+        llm_concurrency=env.integer("LLM_CONCURRENCY", 1, minimum=1),
+        telegram_token=token,
+        telegram_chat_id=chat,
+        telegram_base_url=env.url("TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_BASE),
+        caldav_url=caldav_url,
+        caldav_user=env.text("CALDAV_USER"),
+        caldav_password=env.text("CALDAV_PASSWORD"),
+        caldav_calendar=env.text("CALDAV_CALENDAR", "Recruiting"),
+        ics_dir=Path(env.text("ICS_DIR", "events")),
+        drafts_dir=Path(env.text("DRAFTS_DIR", "drafts")),
+        callback_base_url=env.url("CALLBACK_BASE_URL", "http://localhost:8080"),
+        webhook_token=env.text("WEBHOOK_BEARER_TOKEN"),
+        link_ttl_seconds=env.integer("LINK_TTL_SECONDS", 7 * 86400, minimum=60),
+        owner_profile=profile,
+        owner_name=env.text("OWNER_NAME", env.text("SMTP_FROM_NAME")),
+        owner_addresses=addresses,
+        idle_renew_seconds=env.number("IMAP_IDLE_RENEW_SECONDS", 25 * 60, minimum=1),
+        imap_timeout=env.number("IMAP_TIMEOUT_SECONDS", 30.0, minimum=1),
+        imap_stale_seconds=env.number("IMAP_STALE_SECONDS", 30 * 60, minimum=5),
+        max_text_chars=env.integer("MAX_TEXT_CHARS", 6000, minimum=200),
+        retry_base_seconds=env.number("RETRY_BASE_SECONDS", 30.0, minimum=0),
+        retry_max_seconds=env.number("RETRY_MAX_SECONDS", 3600.0, minimum=0),
+        retry_max_attempts=env.integer("RETRY_MAX_ATTEMPTS", 10, minimum=1),
+        lease_seconds=env.number("LEASE_SECONDS", 300.0, minimum=5),
+        poll_seconds=env.number("POLL_SECONDS", 5.0, minimum=0.05),
+        log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
+        log_format=env.choice("LOG_FORMAT", "auto", ("auto", "json", "console")),  # type: ignore[arg-type]
+    )
+
+
+def load_settings(env_file: Path | None = Path(".env"), environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `.env` (if present) overlaid by the process environment; the environment wins."""
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+    return settings_from(merged)

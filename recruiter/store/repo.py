@@ -1,0 +1,323 @@
+"""The repository: all SQL lives here. The orchestrator asks for work, results and side effects."""
+
+from __future__ import annotations
+
+import asyncio
+import traceback as tb
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, event, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import undefer
+
+from recruiter.errors import DependencyUnavailable, RecruiterError
+from recruiter.store.models import (
+    DEAD,
+    PENDING,
+    RETRY_WAIT,
+    Attempt,
+    MailboxCheckpoint,
+    Message,
+    SideEffect,
+    utcnow,
+)
+
+DUE_STATES = (PENDING, RETRY_WAIT)
+
+
+class LeaseLost(RecruiterError):
+    """Another worker holds this message now; drop the work without writing."""
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """What the ingest side knows about a mail when it stores it."""
+
+    key: str
+    mailbox: str
+    raw: bytes
+    message_id: str | None = None
+    subject: str = ""
+    from_addr: str = ""
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+    source: str | None = None
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Store:
+    """The one object that reads and writes the database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer; serialise our own writers instead of meeting "database is locked".
+        self._write_lock = asyncio.Lock() if self.sqlite else None
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        """A Store on a new engine for ``url``."""
+        return cls(make_engine(url))
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        try:
+            if self._write_lock is None:
+                async with self._sessions.begin() as session:
+                    yield session
+            else:
+                async with self._write_lock, self._sessions.begin() as session:
+                    yield session
+        except DBAPIError as exc:
+            if exc.connection_invalidated or _is_unavailable(exc):
+                raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
+            raise
+        except OSError as exc:
+            raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
+
+    async def ping(self) -> None:
+        """Raise DependencyUnavailable unless the database answers."""
+        async with self._tx() as session:
+            await session.execute(select(1))
+
+    # ---- ingest -------------------------------------------------------------------------------
+
+    async def add_message(self, new: NewMessage) -> int | None:
+        """Store a mail unless its key is already stored. Returns the new id, or None for a duplicate.
+
+        When the mail came from IMAP, the mailbox checkpoint advances in the same transaction.
+        """
+        values = {
+            "key": new.key, "mailbox": new.mailbox, "raw": new.raw, "size": len(new.raw),
+            "message_id": new.message_id, "subject": new.subject[:2000], "from_addr": new.from_addr[:320],
+            "folder": new.folder, "uidvalidity": new.uidvalidity, "uid": new.uid, "source": new.source,
+            "state": PENDING, "stage": "prefilter", "attempts": 0,
+            "received_at": utcnow(), "next_attempt_at": utcnow(), "created_at": utcnow(), "updated_at": utcnow(),
+        }
+        insert = sqlite_insert if self.sqlite else pg_insert
+        stmt = insert(Message).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        async with self._tx() as session:
+            result = await session.execute(stmt.returning(Message.id))
+            new_id = result.scalar_one_or_none()
+            if new.uidvalidity is not None and new.uid is not None:
+                await self._advance_checkpoint(session, new.mailbox, new.uidvalidity, new.uid)
+            return new_id
+
+    async def has_key(self, key: str) -> bool:
+        """True when a mail with this key is stored."""
+        async with self._sessions() as session:
+            found = await session.execute(select(Message.id).where(Message.key == key))
+            return found.first() is not None
+
+    async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
+        """(uidvalidity, last_uid) of a mailbox, or None before its first start."""
+        async with self._sessions() as session:
+            row = await session.get(MailboxCheckpoint, mailbox)
+            return None if row is None else (row.uidvalidity, row.last_uid)
+
+    async def set_checkpoint(self, mailbox: str, uidvalidity: int, last_uid: int) -> None:
+        """Set the checkpoint outright (first start, or a new UIDVALIDITY)."""
+        async with self._tx() as session:
+            row = await session.get(MailboxCheckpoint, mailbox)
+            if row is None:
+                session.add(MailboxCheckpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=last_uid))
+            else:
+                row.uidvalidity, row.last_uid = uidvalidity, last_uid
+
+    async def _advance_checkpoint(self, session: AsyncSession, mailbox: str, uidvalidity: int, uid: int) -> None:
+        row = await session.get(MailboxCheckpoint, mailbox)
+        if row is None:
+            session.add(MailboxCheckpoint(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=uid))
+        elif row.uidvalidity != uidvalidity or uid > row.last_uid:
+            row.uidvalidity, row.last_uid = uidvalidity, max(uid, row.last_uid if row.uidvalidity == uidvalidity else 0)
+
+    # ---- work ---------------------------------------------------------------------------------
+
+    async def claim_due(self, owner: str, *, limit: int, lease_seconds: float) -> list[int]:
+        """Lease up to ``limit`` due messages to ``owner``; returns their ids."""
+        now = utcnow()
+        query: Select[int] = (
+            select(Message.id)
+            .where(Message.state.in_(DUE_STATES), Message.next_attempt_at <= now)
+            .where(or_(Message.lease_expires_at.is_(None), Message.lease_expires_at < now))
+            .order_by(Message.next_attempt_at, Message.id)
+            .limit(limit)
+        )
+        if not self.sqlite:
+            query = query.with_for_update(skip_locked=True)
+        async with self._tx() as session:
+            ids = list((await session.execute(query)).scalars())
+            if not ids:
+                return []
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_(ids))
+                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+            )
+            return ids
+
+    async def renew_lease(self, message_id: int, owner: str, lease_seconds: float) -> None:
+        """Extend a lease we hold; raises LeaseLost if we no longer hold it."""
+        async with self._tx() as session:
+            await self._update_leased(
+                session, message_id, owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds)
+            )
+
+    async def release(self, message_id: int, owner: str) -> None:
+        """Give a lease back without counting an attempt (shutdown)."""
+        async with self._tx() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    async def get(self, message_id: int, *, with_raw: bool = False) -> Message | None:
+        """One message row (raw bytes only when asked)."""
+        async with self._sessions() as session:
+            query = select(Message).where(Message.id == message_id)
+            if with_raw:
+                query = query.options(undefer(Message.raw))
+            return (await session.execute(query)).scalar_one_or_none()
+
+    async def effect(self, key: str) -> str | None:
+        """The recorded reference of a side effect, or None if it never happened."""
+        async with self._sessions() as session:
+            found = await session.execute(select(SideEffect.ref).where(SideEffect.key == key))
+            return found.scalar_one_or_none()
+
+    async def advance(
+        self,
+        message_id: int,
+        owner: str,
+        *,
+        effects: Sequence[tuple[str, str, str]] = (),
+        **fields: Any,
+    ) -> None:
+        """Record side effects (key, kind, ref) and move the message on, in one transaction."""
+        async with self._tx() as session:
+            for key, kind, ref in effects:
+                exists = await session.execute(select(SideEffect.id).where(SideEffect.key == key))
+                if exists.first() is None:
+                    session.add(SideEffect(key=key, message_id=message_id, kind=kind, ref=ref))
+            await self._update_leased(session, message_id, owner, **fields)
+
+    async def fail(
+        self,
+        message_id: int,
+        owner: str,
+        *,
+        stage: str,
+        exc: BaseException,
+        retry_at: datetime | None,
+        count_attempt: bool = True,
+    ) -> None:
+        """Record a failed attempt; schedule a retry at ``retry_at`` or dead-letter when it is None."""
+        trace = "".join(tb.format_exception(exc))[-4000:]
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        async with self._tx() as session:
+            session.add(
+                Attempt(message_id=message_id, stage=stage, error_class=type(exc).__name__, error=error,
+                        traceback=trace)
+            )
+            fields: dict[str, Any] = {
+                "last_error": error,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "state": DEAD if retry_at is None else RETRY_WAIT,
+            }
+            if retry_at is not None:
+                fields["next_attempt_at"] = retry_at
+            if count_attempt:
+                fields["attempts"] = Message.attempts + 1
+            await self._update_leased(session, message_id, owner, **fields)
+
+    async def _update_leased(self, session: AsyncSession, message_id: int, owner: str, **fields: Any) -> None:
+        fields.setdefault("updated_at", utcnow())
+        result = await session.execute(
+            update(Message).where(Message.id == message_id, Message.lease_owner == owner).values(**fields)
+        )
+        if getattr(result, "rowcount", 1) != 1:
+            raise LeaseLost(f"message {message_id} is no longer leased to {owner}")
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    async def list_messages(self, *, state: str | None = None, limit: int | None = None) -> list[Message]:
+        """Stored messages, oldest first, without raw bytes."""
+        async with self._sessions() as session:
+            query = select(Message).order_by(Message.id)
+            if state:
+                query = query.where(Message.state == state)
+            if limit:
+                query = query.limit(limit)
+            return list((await session.execute(query)).scalars())
+
+    async def counts_by_state(self) -> dict[str, int]:
+        """How many messages are in each state."""
+        async with self._sessions() as session:
+            rows = await session.execute(select(Message.state, func.count()).group_by(Message.state))
+            return {state: count for state, count in rows.tuples()}
+
+    async def effects_for(self, message_id: int) -> list[SideEffect]:
+        """Every recorded side effect of one message."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(SideEffect).where(SideEffect.message_id == message_id).order_by(SideEffect.id)
+            )
+            return list(rows.scalars())
+
+    async def attempts_for(self, message_id: int) -> list[Attempt]:
+        """The failure history of one message."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.id)
+            )
+            return list(rows.scalars())
+
+    async def delete_message(self, message_id: int) -> None:
+        """Remove one message and its history (used by purge)."""
+        async with self._tx() as session:
+            await session.execute(delete(Message).where(Message.id == message_id))
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    """Connection-level failures, recognised by the driver's exception type, not its text."""
+    orig = getattr(exc, "orig", None)
+    names = {type(orig).__name__, type(getattr(orig, "__cause__", None)).__name__}
+    return bool(
+        names
+        & {
+            "ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError",
+            "InterfaceError", "ConnectionFailureError", "AdminShutdownError", "OSError",
+        }
+    )

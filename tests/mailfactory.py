@@ -1,0 +1,35 @@
+"""Builds test mail as raw bytes, the way other mail programs would write it."""
+
+from __future__ import annotations
+
+import secrets
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import UTC, datetime
+
+
+def make_mail(
+    *,
+    subject: str = "Staff SRE role at Acme",
+    body: str = "Hi Alex,\n\nI'm a recruiter at Acme and we're hiring a Staff SRE. Would you be open to a chat?\n",
+    sender: str = "Jane Recruiter <jane@acme-talent.example>",
+    to: str = "me@example.org",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    html: str | None = None,
+) -> bytes:
+    """A plain (or HTML-only) mail; ``headers`` adds or replaces header fields."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = message_id or make_msgid(idstring=secrets.token_hex(4), domain="test.example")
+    for name, value in (headers or {}).items():
+        del msg[name]
+        msg[name] = value
+    if html is not None:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(body)
+    return bytes(msg)

@@ -1,0 +1,91 @@
+"""The store on SQLite and PostgreSQL: migrations, dedup, checkpoints, leases, side effects."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from alembic import command
+
+from recruiter.store.migrate import alembic_config, downgrade, upgrade_head
+from recruiter.store.models import DEAD, DONE, RETRY_WAIT, utcnow
+from recruiter.store.repo import LeaseLost, NewMessage, Store
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[Store]:
+    await upgrade_head(db_url)
+    store = Store.from_url(db_url)
+    yield store
+    await store.aclose()
+
+
+def new(key: str, **kw: object) -> NewMessage:
+    return NewMessage(key=key, mailbox="me", raw=b"Subject: x\r\n\r\nbody", subject="x", **kw)  # type: ignore[arg-type]
+
+
+async def test_migrations_match_models_and_downgrade_cleanly(db_url: str) -> None:
+    await upgrade_head(db_url)
+    await asyncio.to_thread(command.check, alembic_config(db_url))
+    await downgrade(db_url, "base")
+    await upgrade_head(db_url)
+    await asyncio.to_thread(command.check, alembic_config(db_url))
+
+
+async def test_same_key_is_stored_once_and_raw_bytes_are_kept(store: Store) -> None:
+    first = await store.add_message(new("a@x"))
+    again = await store.add_message(NewMessage(key="a@x", mailbox="spam", raw=b"other"))
+    assert first is not None and again is None
+    row = await store.get(first, with_raw=True)
+    assert row is not None and row.raw == b"Subject: x\r\n\r\nbody" and row.mailbox == "me"
+
+
+async def test_checkpoint_advances_with_the_message_in_one_transaction(store: Store) -> None:
+    assert await store.checkpoint("me") is None
+    await store.add_message(new("b@x", uidvalidity=7, uid=3))
+    await store.add_message(new("c@x", uidvalidity=7, uid=5))
+    await store.add_message(new("b@x", uidvalidity=7, uid=9))  # duplicate key still advances the checkpoint
+    assert await store.checkpoint("me") == (7, 9)
+
+
+async def test_claim_is_exclusive_until_the_lease_expires(store: Store) -> None:
+    ids = [await store.add_message(new(f"{i}@x")) for i in range(3)]
+    mine = await store.claim_due("w1", limit=10, lease_seconds=60)
+    theirs = await store.claim_due("w2", limit=10, lease_seconds=60)
+    assert sorted(mine) == sorted(i for i in ids if i is not None) and theirs == []
+    with pytest.raises(LeaseLost):
+        await store.advance(mine[0], "w2", stage="triage")
+
+
+async def test_side_effect_recorded_with_stage_advance(store: Store) -> None:
+    message = await store.add_message(new("d@x"))
+    assert message is not None
+    await store.claim_due("w", limit=1, lease_seconds=60)
+    await store.advance(message, "w", effects=[("d@x:draft", "draft", "Drafts:1")], stage="calendar")
+    await store.advance(message, "w", effects=[("d@x:draft", "draft", "Drafts:2")], state=DONE, stage="done")
+    assert await store.effect("d@x:draft") == "Drafts:1"
+    row = await store.get(message)
+    assert row is not None and (row.state, row.stage) == (DONE, "done")
+
+
+async def test_failures_keep_history_and_schedule_or_dead_letter(store: Store) -> None:
+    message = await store.add_message(new("e@x"))
+    assert message is not None
+    await store.claim_due("w", limit=1, lease_seconds=60)
+    await store.fail(message, "w", stage="triage", exc=RuntimeError("502"), retry_at=utcnow() + timedelta(hours=1))
+    row = await store.get(message)
+    assert row is not None and (row.state, row.attempts, row.lease_owner) == (RETRY_WAIT, 1, None)
+    assert await store.claim_due("w", limit=1, lease_seconds=60) == []  # not due yet
+    await store.set_checkpoint("me", 1, 1)
+    row.next_attempt_at = utcnow()
+    async with store._tx() as session:  # make it due now
+        await session.merge(row)
+    assert await store.claim_due("w", limit=1, lease_seconds=60) == [message]
+    await store.fail(message, "w", stage="triage", exc=ValueError("bad"), retry_at=None)
+    row = await store.get(message)
+    assert row is not None and row.state == DEAD and "ValueError: bad" in (row.last_error or "")
+    history = await store.attempts_for(message)
+    assert [a.error_class for a in history] == ["RuntimeError", "ValueError"]
+    assert all(a.traceback for a in history)
