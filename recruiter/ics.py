@@ -1,0 +1,135 @@
+"""The iCalendar object for one proposed meeting: a VCALENDAR with one tentative VEVENT.
+
+Time zones: a named zone (``zoneinfo``) is kept with its VTIMEZONE embedded; a UTC offset of zero is
+written as UTC (``...Z``); any other fixed offset (what an ISO timestamp like ``+02:00`` parses to)
+gets its own small VTIMEZONE, so the wall-clock time and the offset both survive. Without that,
+``icalendar`` would write ``TZID="UTC+02:00"`` with no definition, which readers take as floating time.
+
+The sender goes in CONTACT, not ORGANIZER: RFC 5545 reserves ORGANIZER for group-scheduled events,
+and a CalDAV server with scheduling may treat one as an invitation to answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
+
+import icalendar
+
+from recruiter.llm.schema import Meeting, TriageResult
+from recruiter.mail.parse import ParsedMail
+
+PRODID = "-//recruiter-responder//calendar stage//EN"
+UID_DOMAIN = "recruiter-responder"
+_UTC_KEYS = frozenset({"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"})
+
+
+def event_uid(message_key: str, index: int) -> str:
+    """The UID of the ``index``-th meeting proposed in the message ``message_key`` (deterministic)."""
+    digest = hashlib.sha256(f"{message_key}\n{index}".encode()).hexdigest()
+    return f"{digest[:32]}@{UID_DOMAIN}"
+
+
+def _fixed_offset_name(offset: timedelta) -> str:
+    total = int(offset.total_seconds()) // 60
+    sign = "+" if total >= 0 else "-"
+    hours, minutes = divmod(abs(total), 60)
+    return f"UTC{sign}{hours:02d}{minutes:02d}"
+
+
+def _fixed_vtimezone(name: str, offset: timedelta) -> icalendar.Timezone:
+    """A VTIMEZONE for a constant UTC offset (one STANDARD rule, no transitions)."""
+    vtz = icalendar.Timezone()
+    vtz.add("tzid", name)
+    standard = icalendar.TimezoneStandard()
+    standard.add("dtstart", datetime(1970, 1, 1))
+    standard.add("tzname", name)
+    standard.add("tzoffsetfrom", offset)
+    standard.add("tzoffsetto", offset)
+    vtz.add_component(standard)
+    return vtz
+
+
+def _in_meeting_zone(start: datetime) -> tuple[tzinfo, icalendar.Timezone | None]:
+    """The zone to write DTSTART/DTEND in, and a VTIMEZONE to embed for fixed offsets."""
+    zone = start.tzinfo
+    if isinstance(zone, ZoneInfo) and zone.key and zone.key not in _UTC_KEYS:
+        return zone, None  # named zone: icalendar's add_missing_timezones() embeds it
+    offset = start.utcoffset() or timedelta(0)
+    if offset == timedelta(0):
+        return UTC, None
+    name = _fixed_offset_name(offset)
+    return timezone(offset, name), _fixed_vtimezone(name, offset)
+
+
+def _text(value: str, limit: int = 500) -> str:
+    """Untrusted text as one clean line: no control characters or lone surrogates, capped."""
+    value = value.encode("utf-8", "replace").decode("utf-8")
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())[:limit]
+
+
+def _sender(mail: ParsedMail) -> str:
+    return f"{_text(mail.from_name)} <{_text(mail.from_addr)}>" if mail.from_name else _text(mail.from_addr)
+
+
+def _summary(meeting: Meeting, triage: TriageResult, mail: ParsedMail) -> str:
+    """E.g. ``Intro call — Acme (Staff SRE)``; falls back to the sender when the company is unknown."""
+    who = triage.company or mail.from_name or mail.from_addr or "recruiter"
+    what = f"{who} ({triage.role})" if triage.role else who
+    return _text(f"{meeting.title or 'Call'} — {what}", 250)
+
+
+def _description(triage: TriageResult, mail: ParsedMail) -> str:
+    lines = [
+        "Tentative: proposed in a recruiter mail, not yet accepted.",
+        f"From: {_sender(mail) or 'unknown sender'}",
+        f"Subject: {_text(mail.subject)}",
+    ]
+    if mail.message_id:
+        lines.append(f"Message-ID: {_text(mail.message_id)}")
+    if triage.summary:
+        lines.append(f"Summary: {_text(triage.summary)}")
+    return "\n".join(lines)
+
+
+def build_event(
+    *,
+    uid: str,
+    meeting: Meeting,
+    triage: TriageResult,
+    mail: ParsedMail,
+    now: datetime | None = None,
+) -> bytes:
+    """One VCALENDAR with one tentative VEVENT for ``meeting``, serialised (CRLF lines)."""
+    zone, fixed_vtz = _in_meeting_zone(meeting.start)
+    start_utc = meeting.start.astimezone(UTC)
+    start = start_utc.astimezone(zone)
+    end = (start_utc + timedelta(minutes=meeting.duration_minutes)).astimezone(zone)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    if fixed_vtz is not None:
+        cal.add_component(fixed_vtz)
+    event = icalendar.Event()
+    event.add("uid", uid)
+    event.add("dtstamp", stamp)
+    event.add("created", stamp)
+    event.add("last-modified", stamp)
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("summary", _summary(meeting, triage, mail))
+    event.add("description", _description(triage, mail))
+    event.add("status", "TENTATIVE")
+    event.add("transp", "OPAQUE")
+    event.add("categories", ["Recruiting"])
+    if mail.from_addr:
+        event.add("contact", _sender(mail))
+    cal.add_component(event)
+    cal.add_missing_timezones(
+        first_date=date(start.year - 1, 1, 1), last_date=date(end.year + 2, 1, 1)
+    )
+    return bytes(cal.to_ical())

@@ -1,0 +1,205 @@
+"""The owner's card for one recruiter mail: Telegram HTML (:func:`render_card`) or plain text.
+
+Everything that comes from the mail or the model is untrusted: it is cleaned of control characters,
+cut to a per-field budget *after* escaping (so a cut never lands inside ``&amp;``), and wrapped only
+in tags this module writes itself. The budgets add up to less than Telegram's 4096-character limit;
+a final check drops whole low-priority sections if it were ever exceeded, so no tag is ever cut.
+The card has no links of its own: buttons come only from the signed ``/cb`` links.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from recruiter.llm.schema import Meeting, TriageResult
+from recruiter.mail.parse import ParsedMail
+
+TELEGRAM_LIMIT = 4096
+DRAFT_PREVIEW_CHARS = 400
+MAX_MEETINGS_SHOWN = 5
+# Bidi embeddings/overrides/isolates: they could reorder the text around a field.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One section of the card. ``kind``: header, field, list, block or footer."""
+
+    kind: str
+    label: str
+    value: str
+    budget: int
+    priority: int  # higher is dropped later
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def clean(text: str, *, multiline: bool = False) -> str:
+    """Untrusted text made safe to show: control and bidi-override characters removed,
+    lone surrogates replaced, whitespace collapsed (kept as line breaks when ``multiline``)."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    kept = []
+    for char in text:
+        if char in "\n\t" or (unicodedata.category(char) != "Cc" and char not in _BIDI_CONTROLS):
+            kept.append(char)
+    text = "".join(kept)
+    if not multiline:
+        return " ".join(text.split())
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _fit(value: str, budget: int, escape: Callable[[str], str]) -> str:
+    """``escape(value)`` cut on a character boundary so its UTF-16 length is at most ``budget``."""
+    full = escape(value)
+    if utf16_len(full) <= budget:
+        return full
+    out: list[str] = []
+    used = 0
+    for char in value:
+        piece = escape(char)
+        size = utf16_len(piece)
+        if used + size > budget - 1:
+            break
+        out.append(piece)
+        used += size
+    return "".join(out).rstrip() + "…"
+
+
+def _html_escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def zone_label(moment: datetime) -> str:
+    """``CET (Europe/Berlin)`` for a named zone, ``UTC`` or ``UTC+02:00`` for a fixed offset."""
+    zone = moment.tzinfo
+    if isinstance(zone, ZoneInfo):
+        return f"{moment.tzname()} ({zone.key})"
+    offset = moment.utcoffset() or timedelta(0)
+    if offset == timedelta(0):
+        return "UTC"
+    minutes = int(offset.total_seconds()) // 60
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
+
+
+def meeting_line(meeting: Meeting) -> str:
+    """``Thu 03 Dec 2026 15:00 UTC+02:00 · 30 min · Intro call`` in the meeting's own zone."""
+    start = meeting.start
+    return f"{start:%a %d %b %Y %H:%M} {zone_label(start)} · {meeting.duration_minutes} min · {clean(meeting.title)}"
+
+
+def draft_preview(draft: str, limit: int = DRAFT_PREVIEW_CHARS) -> str:
+    """The start of the draft, cut at a word boundary near ``limit`` characters."""
+    text = clean(draft, multiline=True)
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    if space > limit * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip() + " …"
+
+
+def _parts(
+    mail: ParsedMail, triage: TriageResult, draft: str, mailbox: str, tier: str, event_note: str | None
+) -> list[_Part]:
+    sender = f"{clean(mail.from_name)} <{mail.from_addr}>" if mail.from_name else mail.from_addr
+    place = ", ".join(x for x in (triage.location, None if triage.remote == "unknown" else triage.remote) if x)
+    meetings = [meeting_line(m) for m in triage.meetings[:MAX_MEETINGS_SHOWN]]
+    if len(triage.meetings) > MAX_MEETINGS_SHOWN:
+        meetings.append(f"… and {len(triage.meetings) - MAX_MEETINGS_SHOWN} more")
+    header = f"Recruiter mail · {triage.kind.replace('_', '-')} · {mailbox}"
+    parts = [
+        _Part("header", "", header, 120, 9),
+        _Part("field", "From", sender or "unknown sender", 240, 8),
+        _Part("field", "Subject", mail.subject or "(no subject)", 300, 8),
+        _Part("field", "Company", triage.company or "—", 120, 7),
+        _Part("field", "Role", triage.role or "—", 120, 7),
+        _Part("field", "Location", place or "—", 160, 6),
+        _Part("field", "Compensation", triage.compensation or "not stated", 120, 6),
+    ]
+    if meetings:
+        parts.append(_Part("list", "Meetings", "\n".join(meetings), 160, 5))
+    if triage.summary:
+        parts.append(_Part("field", "Summary", triage.summary, 500, 4))
+    if event_note:
+        parts.append(_Part("field", "Calendar", event_note, 300, 3))
+    if draft.strip():
+        parts.append(_Part("block", "Draft", draft_preview(draft), 800, 2))
+    parts.append(_Part("footer", "", f"Triaged by {tier} · confidence {triage.confidence:.2f}", 80, 9))
+    return parts
+
+
+def _render_html(part: _Part) -> str:
+    if part.kind == "header":
+        return f"📨 <b>{_fit(clean(part.value), part.budget, _html_escape)}</b>"
+    if part.kind == "footer":
+        return f"<i>{_fit(clean(part.value), part.budget, _html_escape)}</i>"
+    if part.kind == "list":
+        items = (f"• {_fit(clean(line), part.budget, _html_escape)}" for line in part.value.splitlines())
+        return f"<b>{part.label}:</b>\n" + "\n".join(items)
+    if part.kind == "block":
+        body = _fit(clean(part.value, multiline=True), part.budget, _html_escape)
+        return f"<b>{part.label}:</b>\n<blockquote>{body}</blockquote>"
+    return f"<b>{part.label}:</b> {_fit(clean(part.value), part.budget, _html_escape)}"
+
+
+def _render_plain(part: _Part) -> str:
+    if part.kind in ("header", "footer"):
+        return _fit(clean(part.value), part.budget, _plain)
+    if part.kind == "list":
+        items = (f"  • {_fit(clean(line), part.budget, _plain)}" for line in part.value.splitlines())
+        return f"{part.label}:\n" + "\n".join(items)
+    if part.kind == "block":
+        body = _fit(clean(part.value, multiline=True), part.budget, _plain)
+        return f"{part.label}:\n" + "\n".join(f"  | {line}".rstrip() for line in body.splitlines())
+    return f"{part.label}: {_fit(clean(part.value), part.budget, _plain)}"
+
+
+def _assemble(parts: list[_Part], render: Callable[[_Part], str], limit: int) -> str:
+    """Render and join; if over ``limit``, drop whole sections, lowest priority first."""
+    rendered = [(part.priority, index, render(part)) for index, part in enumerate(parts)]
+    while rendered and utf16_len("\n".join(text for _, _, text in rendered)) > limit:
+        rendered.remove(min(rendered, key=lambda item: (item[0], -item[1])))
+    return "\n".join(text for _, _, text in rendered)
+
+
+def render_card(
+    *,
+    mail: ParsedMail,
+    triage: TriageResult,
+    draft: str,
+    mailbox: str,
+    tier: str,
+    event_note: str | None = None,
+) -> str:
+    """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters."""
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note), _render_html, TELEGRAM_LIMIT)
+
+
+def render_plain(
+    *,
+    mail: ParsedMail,
+    triage: TriageResult,
+    draft: str,
+    mailbox: str,
+    tier: str,
+    event_note: str | None = None,
+) -> str:
+    """The same card as plain text (for stdout)."""
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note), _render_plain, TELEGRAM_LIMIT)
