@@ -108,7 +108,8 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
     )
     worker = Worker(deps, concurrency=concurrency, lease_seconds=settings.lease_seconds,
                     poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,
-                    retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts)
+                    retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts,
+                    max_text_chars=settings.max_text_chars)
     runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts)
     try:
         await notifier.start()

@@ -67,12 +67,16 @@ async def connect(mb: MailboxSettings, *, timeout: float, conn_lost: ConnLost | 
     return client
 
 
-async def close(client: aioimaplib.IMAP4) -> None:
-    """Log out politely if possible; never raises."""
+async def close(client: aioimaplib.IMAP4, *, polite: bool = True) -> None:
+    """Log out (when ``polite`` and the connection still works) and close the socket; never raises."""
     try:
-        await asyncio.wait_for(client.logout(), 5)
+        if polite:
+            await asyncio.wait_for(client.logout(), 5)
     except Exception:  # noqa: S110 — the connection may already be gone
         pass
+    transport = getattr(client.protocol, "transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def _check(response: aioimaplib.Response, mailbox: str, what: str) -> list[bytes]:

@@ -71,6 +71,9 @@ class Watcher:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.exception("imap.session_crashed")
             self.connected = False
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # an error while closing must not swallow our cancellation
             if time.monotonic() - started > 2 * MAX_BACKOFF:
                 backoff = 1.0
             delay = backoff * (1 + random.random() * 0.2)
@@ -88,6 +91,7 @@ class Watcher:
             lost.set()
 
         client = await imap.connect(self.mb, timeout=self.timeout, conn_lost=on_lost)
+        polite = True
         try:
             with imap.guard(self.mb.name, "session"):
                 selected = await imap.select(client, self.mb.name, self.mb.folder)
@@ -100,9 +104,12 @@ class Watcher:
                 while True:
                     if await self._idle_once(client, lost):
                         await self._catch_up(client, None)
+        except ConnectionLost:
+            polite = False  # a LOGOUT now would only wait for its timeout
+            raise
         finally:
             self.connected = False
-            await imap.close(client)
+            await imap.close(client, polite=polite and not lost.is_set())
 
     async def _idle_once(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> bool:
         """One IDLE round; True when new mail was announced (or the round was renewed)."""

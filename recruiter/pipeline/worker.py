@@ -16,7 +16,7 @@ from recruiter.errors import PermanentError, TransientError, UnparseableMail
 from recruiter.llm.schema import TriageResult
 from recruiter.mail.parse import parse_message
 from recruiter.pipeline.stages import STAGES, Deps, Job
-from recruiter.store.models import FINISHED, utcnow
+from recruiter.store.models import FINISHED, Message, utcnow
 from recruiter.store.repo import LeaseLost
 
 log = structlog.get_logger()
@@ -42,7 +42,9 @@ class Worker:
         retry_base: float = 30.0,
         retry_max: float = 3600.0,
         max_attempts: int = 10,
+        max_text_chars: int = 6000,
     ) -> None:
+        self.max_text_chars = max_text_chars
         self.deps = deps
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -90,12 +92,17 @@ class Worker:
         row = await store.get(message_id, with_raw=True)
         if row is None or row.lease_owner != self.owner:
             return
-        bound = log.bind(message=message_id, key=row.key, mailbox=row.mailbox)
+        with structlog.contextvars.bound_contextvars(message=message_id, key=row.key, mailbox=row.mailbox):
+            await self._process(row)
+
+    async def _process(self, row: Message) -> None:
+        message_id = row.id
+        bound = log.bind()
         stage = row.stage
         renewer = asyncio.create_task(self._renew(message_id))
         try:
             try:
-                mail = parse_message(row.raw)
+                mail = parse_message(row.raw, max_text_chars=self.max_text_chars)
             except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
                 raise UnparseableMail(f"cannot parse message: {exc}") from exc
             job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
