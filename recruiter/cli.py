@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -16,6 +17,7 @@ from rich.table import Table
 from recruiter.errors import ConfigError, RecruiterError
 from recruiter.log import configure_logging
 from recruiter.settings import Settings, load_settings
+from recruiter.store.repo import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 T = TypeVar("T")
@@ -67,18 +69,24 @@ def migrate() -> None:
 
 @app.command()
 def process(
-    paths: Annotated[list[Path], typer.Argument(help=".eml files, mbox files or maildir folders.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help=".eml files, mbox files or maildir folders (none: only the queue).")
+    ] = None,
 ) -> None:
-    """Run the whole pipeline over mail files instead of IMAP (no configuration needed)."""
-    from recruiter.mail.sources import SourceError
+    """Run the whole pipeline over mail files instead of IMAP (no configuration needed).
+
+    Messages already stored are not processed twice; due work in the queue (retries, redriven
+    dead letters) is processed too.
+    """
     from recruiter.service import process_paths
 
+    paths = paths or []
+    for path in paths:
+        if not path.exists():
+            typer.echo(f"error: {path}: no such file or directory", err=True)
+            raise typer.Exit(2)
     settings = _settings()
-    try:
-        summary = _run(process_paths(settings, paths))
-    except SourceError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    summary = _run(process_paths(settings, paths))
     parts = ", ".join(f"{k} {v}" for k, v in summary.items())
     typer.echo(f"processed: {parts}", err=True)
 
@@ -89,18 +97,10 @@ def messages(
     state: Annotated[str | None, typer.Option(help="Only messages in this state.")] = None,
 ) -> None:
     """List every stored message and where its pipeline stands."""
-    from recruiter.store.repo import Store
+    async def load(store: Store) -> list[dict[str, Any]]:
+        return [message_json(m) for m in await store.list_messages(state=state)]
 
-    settings = _settings()
-
-    async def load() -> list[dict[str, Any]]:
-        store = Store.from_url(settings.db_url)
-        try:
-            return [message_json(m) for m in await store.list_messages(state=state)]
-        finally:
-            await store.aclose()
-
-    rows = _run(load())
+    rows = _with_store(load)
     if as_json:
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -110,6 +110,117 @@ def messages(
         table.add_row(str(row["id"]), row["mailbox"], row["state"], row["stage"], str(row["is_recruiter"]),
                       (row["subject"] or "")[:60], (row["last_error"] or "")[:40])
     Console().print(table)
+
+
+dlq = typer.Typer(no_args_is_help=True, help="The dead-letter queue: messages that could not be processed.")
+app.add_typer(dlq, name="dlq")
+
+
+def _with_store(work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
+    settings = _settings()
+
+    async def go() -> T:
+        from recruiter.store.migrate import prepare_database
+
+        await prepare_database(settings.db_url)
+        store = Store.from_url(settings.db_url)
+        try:
+            return await work(store)
+        finally:
+            await store.aclose()
+
+    return _run(go())
+
+
+@dlq.command("list")
+def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False) -> None:
+    """Every dead message with its stage, reason and last error."""
+
+    async def load(store: Store) -> list[dict[str, Any]]:
+        return [message_json(m) for m in await store.list_messages(state="dead")]
+
+    rows = _with_store(load)
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    table = Table("id", "mailbox", "stage", "reason", "attempts", "dead since", "subject", "last error")
+    for row in rows:
+        table.add_row(str(row["id"]), row["mailbox"], row["stage"], row["dead_reason"] or "", str(row["attempts"]),
+                      row["updated_at"] or "", (row["subject"] or "")[:50], (row["last_error"] or "")[:60])
+    Console().print(table)
+    Console(stderr=True).print(f"{len(rows)} dead message(s)")
+
+
+@dlq.command("show")
+def dlq_show(message_id: Annotated[int, typer.Argument(help="Message id.")]) -> None:
+    """One message with every failed attempt (time, stage, error class, message, traceback) as JSON."""
+
+    async def load(store: Store) -> dict[str, Any] | None:
+        message = await store.get(message_id)
+        if message is None:
+            return None
+        view = message_json(message)
+        view["history"] = [
+            {"at": a.at.isoformat(), "stage": a.stage, "error_class": a.error_class, "error": a.error,
+             "traceback": a.traceback}
+            for a in await store.attempts_for(message_id)
+        ]
+        effects = await store.effects_for(message_id)
+        view["side_effects"] = [{"key": e.key, "kind": e.kind, "ref": e.ref} for e in effects]
+        return view
+
+    view = _with_store(load)
+    if view is None:
+        typer.echo(f"error: no message with id {message_id}", err=True)
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps(view, ensure_ascii=False, indent=2) + "\n")
+
+
+@dlq.command("retry")
+def dlq_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Message ids to redrive.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Redrive every dead message.")] = False,
+    stage: Annotated[str | None, typer.Option(help="Only messages that died at this stage.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be redriven; change nothing.")] = False,
+) -> None:
+    """Put dead messages back in the queue at the stage that failed (attempts reset, history kept).
+
+    Side effects already done are recorded, so a redrive never repeats them. A running service picks
+    the messages up at its next poll; `recruiter process` or `recruiter run` processes them otherwise.
+    """
+    if not ids and not all_:
+        typer.echo("error: name message ids or pass --all", err=True)
+        raise typer.Exit(2)
+
+    async def go(store: Store) -> list[Any]:
+        return await store.redrive(None if all_ else ids, stage=stage, dry_run=dry_run)
+
+    rows = _with_store(go)
+    verb = "would redrive" if dry_run else "redriven"
+    for row in rows:
+        typer.echo(f"{verb}: {row.id} at stage {row.stage}: {row.subject[:60]}")
+    missing = sorted(set(ids or ()) - {r.id for r in rows})
+    for message_id in missing:
+        typer.echo(f"not dead (or unknown): {message_id}", err=True)
+    typer.echo(f"{len(rows)} message(s) {verb}", err=True)
+    if missing:
+        raise typer.Exit(1)
+
+
+@dlq.command("purge")
+def dlq_purge(
+    older_than: Annotated[float, typer.Option("--older-than", help="Age in days of dead messages to delete.")],
+) -> None:
+    """Delete dead messages (and their history) that have been dead for more than DAYS days."""
+    if older_than < 0:
+        typer.echo("error: --older-than must not be negative", err=True)
+        raise typer.Exit(2)
+
+    async def go(store: Store) -> int:
+        return await store.purge_dead(timedelta(days=older_than))
+
+    typer.echo(f"purged {_with_store(go)} dead message(s)")
 
 
 def message_json(message: Any) -> dict[str, Any]:
@@ -129,6 +240,8 @@ def message_json(message: Any) -> dict[str, Any]:
         "triage": message.triage,
         "attempts": message.attempts,
         "last_error": message.last_error,
+        "dead_reason": message.dead_reason,
+        "updated_at": message.updated_at.isoformat() if message.updated_at else None,
         "received_at": message.received_at.isoformat() if message.received_at else None,
         "uid": message.uid,
         "source": message.source,

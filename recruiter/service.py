@@ -26,7 +26,7 @@ from recruiter.pipeline.ingest import describe
 from recruiter.pipeline.stages import Deps, Identity, Links
 from recruiter.pipeline.worker import Worker
 from recruiter.settings import Settings
-from recruiter.store.migrate import upgrade_head
+from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store
 
 log = structlog.get_logger()
@@ -119,15 +119,9 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
     return runtime
 
 
-async def prepare_database(settings: Settings) -> None:
-    """SQLite (the embedded default) is migrated on start; other databases by `recruiter migrate`."""
-    if settings.db_url.startswith("sqlite"):
-        await upgrade_head(settings.db_url)
-
-
 async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: TextIO = sys.stdout) -> dict[str, int]:
     """Store every message found in ``paths`` and run the pipeline until nothing is due."""
-    await prepare_database(settings)
+    await prepare_database(settings.db_url)
     runtime = await build_runtime(settings, stdout=stdout)
     try:
         stored = duplicates = 0
@@ -146,7 +140,7 @@ async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: Te
 
 async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> int:
     """The service in the foreground until SIGTERM/SIGINT; returns the exit code."""
-    await prepare_database(settings)
+    await prepare_database(settings.db_url)
     runtime = await build_runtime(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -74,6 +74,8 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim one batch of due messages and process it; returns how many were claimed."""
+        for message_id, state in await self.deps.store.reap_expired():
+            log.warning("worker.lease_expired", message=message_id, state=state)
         ids = await self.deps.store.claim_due(self.owner, limit=self.concurrency, lease_seconds=self.lease_seconds)
         if ids:
             await asyncio.gather(*(self.process(i) for i in ids))
@@ -113,9 +115,13 @@ class Worker:
             self.processed += 1
         except LeaseLost:
             bound.warning("worker.lease_lost", stage=stage)
+        except asyncio.CancelledError:
+            # Shutdown past the grace period: give the message back without burning an attempt.
+            await asyncio.shield(self._release(message_id))
+            raise
         except PermanentError as exc:
             bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
-            await self._fail(message_id, stage, exc, None)
+            await self._fail(message_id, stage, exc, None, reason=exc.reason)
         except TransientError as exc:
             await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after)
         except Exception as exc:
@@ -130,15 +136,23 @@ class Worker:
                      retry_after: float | None) -> None:
         if attempt >= self.max_attempts:
             bound.error("stage.dead", stage=stage, error=str(exc), reason="max_attempts", attempts=attempt)
-            await self._fail(message_id, stage, exc, None)
+            await self._fail(message_id, stage, exc, None, reason="max_attempts")
             return
         delay = retry_delay(attempt, base=self.retry_base, maximum=self.retry_max, retry_after=retry_after)
         bound.warning("stage.retry", stage=stage, error=str(exc), attempt=attempt, seconds=round(delay, 1))
         await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay))
 
-    async def _fail(self, message_id: int, stage: str, exc: BaseException, retry_at: datetime | None) -> None:
+    async def _release(self, message_id: int) -> None:
         try:
-            await self.deps.store.fail(message_id, self.owner, stage=stage, exc=exc, retry_at=retry_at)
+            await self.deps.store.release(message_id, self.owner)
+            log.info("worker.released", message=message_id)
+        except TransientError as exc:
+            log.error("worker.cannot_release", message=message_id, error=str(exc))
+
+    async def _fail(self, message_id: int, stage: str, exc: BaseException, retry_at: datetime | None,
+                    *, reason: str | None = None) -> None:
+        try:
+            await self.deps.store.fail(message_id, self.owner, stage=stage, exc=exc, retry_at=retry_at, reason=reason)
         except LeaseLost:
             log.warning("worker.lease_lost", message=message_id, stage=stage)
         except TransientError as db_exc:

@@ -30,6 +30,12 @@ async def upgrade_head(url: str, revision: str = "head") -> None:
         await engine.dispose()
 
 
+async def prepare_database(url: str) -> None:
+    """SQLite (the embedded default) is migrated on start; other databases by `recruiter migrate`."""
+    if url.startswith("sqlite"):
+        await upgrade_head(url)
+
+
 async def downgrade(url: str, revision: str) -> None:
     """Downgrade the database at ``url`` to ``revision`` (tests and rollbacks)."""
     engine = make_engine(url)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, event, func, or_, select, update
+from sqlalchemy import Select, delete, event, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -169,7 +169,7 @@ class Store:
         query: Select[int] = (
             select(Message.id)
             .where(Message.state.in_(DUE_STATES), Message.next_attempt_at <= now)
-            .where(or_(Message.lease_expires_at.is_(None), Message.lease_expires_at < now))
+            .where(Message.lease_owner.is_(None))  # expired leases come back through reap_expired
             .order_by(Message.next_attempt_at, Message.id)
             .limit(limit)
         )
@@ -241,8 +241,9 @@ class Store:
         exc: BaseException,
         retry_at: datetime | None,
         count_attempt: bool = True,
+        reason: str | None = None,
     ) -> None:
-        """Record a failed attempt; schedule a retry at ``retry_at`` or dead-letter when it is None."""
+        """Record a failed attempt; schedule a retry at ``retry_at`` or dead-letter (with ``reason``) when None."""
         trace = "".join(tb.format_exception(exc))[-4000:]
         error = f"{type(exc).__name__}: {exc}"[:2000]
         async with self._tx() as session:
@@ -258,6 +259,8 @@ class Store:
             }
             if retry_at is not None:
                 fields["next_attempt_at"] = retry_at
+            else:
+                fields["dead_reason"] = (reason or type(exc).__name__)[:64]
             if count_attempt:
                 fields["attempts"] = Message.attempts + 1
             await self._update_leased(session, message_id, owner, **fields)
@@ -269,6 +272,68 @@ class Store:
         )
         if getattr(result, "rowcount", 1) != 1:
             raise LeaseLost(f"message {message_id} is no longer leased to {owner}")
+
+    async def reap_expired(self, *, max_lost: int = 3) -> list[tuple[int, str]]:
+        """Return expired leases to the queue, counting an attempt; ``max_lost`` losses make it dead.
+
+        Returns (message id, new state) for each reaped message.
+        """
+        now = utcnow()
+        query = select(Message).where(
+            Message.state.in_(DUE_STATES), Message.lease_owner.is_not(None), Message.lease_expires_at < now
+        )
+        if not self.sqlite:
+            query = query.with_for_update(skip_locked=True)
+        reaped: list[tuple[int, str]] = []
+        async with self._tx() as session:
+            for row in (await session.execute(query)).scalars():
+                session.add(Attempt(message_id=row.id, stage=row.stage, error_class="WorkerLost",
+                                    error=f"lease of {row.lease_owner} expired during {row.stage}", traceback=None))
+                row.attempts += 1
+                row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
+                lost = await session.scalar(
+                    select(func.count()).select_from(Attempt)
+                    .where(Attempt.message_id == row.id, Attempt.error_class == "WorkerLost")
+                )
+                if (lost or 0) + 1 >= max_lost:
+                    row.state, row.dead_reason = DEAD, "worker_lost"
+                    row.last_error = f"the worker died {max_lost} times while processing this message"
+                reaped.append((row.id, row.state))
+        return reaped
+
+    # ---- dead-letter queue --------------------------------------------------------------------
+
+    async def redrive(
+        self, ids: Sequence[int] | None, *, stage: str | None = None, dry_run: bool = False
+    ) -> list[Message]:
+        """Put dead messages (all when ``ids`` is None; only those dead at ``stage`` if given) back in the
+        queue at the stage that failed: attempts reset, history kept. Returns the messages chosen."""
+        query = select(Message).where(Message.state == DEAD).order_by(Message.id)
+        if ids is not None:
+            query = query.where(Message.id.in_(list(ids)))
+        if stage:
+            query = query.where(Message.stage == stage)
+        async with self._tx() as session:
+            rows = list((await session.execute(query)).scalars())
+            if not dry_run:
+                now = utcnow()
+                for row in rows:
+                    row.state, row.attempts, row.next_attempt_at, row.dead_reason = PENDING, 0, now, None
+                    row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
+            return rows
+
+    async def purge_dead(self, older_than: timedelta) -> int:
+        """Delete dead messages last changed before now − ``older_than``; returns how many."""
+        cutoff = utcnow() - older_than
+        async with self._tx() as session:
+            ids = list((await session.execute(
+                select(Message.id).where(Message.state == DEAD, Message.updated_at < cutoff)
+            )).scalars())
+            if ids:
+                await session.execute(delete(Attempt).where(Attempt.message_id.in_(ids)))
+                await session.execute(delete(SideEffect).where(SideEffect.message_id.in_(ids)))
+                await session.execute(delete(Message).where(Message.id.in_(ids)))
+            return len(ids)
 
     # ---- reading ------------------------------------------------------------------------------
 
@@ -303,11 +368,6 @@ class Store:
                 select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.id)
             )
             return list(rows.scalars())
-
-    async def delete_message(self, message_id: int) -> None:
-        """Remove one message and its history (used by purge)."""
-        async with self._tx() as session:
-            await session.execute(delete(Message).where(Message.id == message_id))
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
