@@ -89,3 +89,16 @@ async def test_failures_keep_history_and_schedule_or_dead_letter(store: Store) -
     history = await store.attempts_for(message)
     assert [a.error_class for a in history] == ["RuntimeError", "ValueError"]
     assert all(a.traceback for a in history)
+
+
+async def test_expired_lease_is_reaped_as_an_attempt_and_third_loss_is_dead(store: Store) -> None:
+    message = await store.add_message(new("f@x"))
+    assert message is not None
+    for loss in (1, 2, 3):
+        assert await store.claim_due("w", limit=1, lease_seconds=0) == [message]
+        await asyncio.sleep(0.01)
+        reaped = await store.reap_expired(max_lost=3)
+        assert reaped == [(message, "dead" if loss == 3 else "pending")]
+    row = await store.get(message)
+    assert row is not None and (row.attempts, row.dead_reason) == (3, "worker_lost")
+    assert await store.claim_due("w", limit=1, lease_seconds=60) == []

@@ -286,16 +286,16 @@ class Store:
             query = query.with_for_update(skip_locked=True)
         reaped: list[tuple[int, str]] = []
         async with self._tx() as session:
-            for row in (await session.execute(query)).scalars():
+            for row in list((await session.execute(query)).scalars()):
+                earlier = await session.scalar(
+                    select(func.count()).select_from(Attempt)
+                    .where(Attempt.message_id == row.id, Attempt.error_class == "WorkerLost")
+                )
                 session.add(Attempt(message_id=row.id, stage=row.stage, error_class="WorkerLost",
                                     error=f"lease of {row.lease_owner} expired during {row.stage}", traceback=None))
                 row.attempts += 1
                 row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
-                lost = await session.scalar(
-                    select(func.count()).select_from(Attempt)
-                    .where(Attempt.message_id == row.id, Attempt.error_class == "WorkerLost")
-                )
-                if (lost or 0) + 1 >= max_lost:
+                if (earlier or 0) + 1 >= max_lost:
                     row.state, row.dead_reason = DEAD, "worker_lost"
                     row.last_error = f"the worker died {max_lost} times while processing this message"
                 reaped.append((row.id, row.state))

@@ -1,0 +1,121 @@
+"""Crash safety from the outside: `kill -9` during a burst, repeatedly, and SIGTERM during a stage.
+
+Every recruiter mail must end with exactly one draft and one card; nothing is lost, nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.mailfactory import make_mail
+from tests.servers.dovecot import Dovecot, ImapUser
+from tests.servers.fake_llm import FakeLLM
+from tests.servers.fake_telegram import FakeTelegram
+from tests.test_service_e2e import Service, cli, stored, wait_for
+
+BURST = 12
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, db_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> Iterator[dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "LLAMA_", "TELEGRAM_", "CALDAV_"))}
+    env.update({
+        "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": imap_user.host, "IMAP_ME_PORT": str(imap_user.port),
+        "IMAP_ME_USER": imap_user.user, "IMAP_ME_PASS": imap_user.password, "IMAP_ME_TLS": "none",
+        "DB_CONNECTION_STRING": db_url,
+        "LLAMA_SWAP_URL": fake_llm.url, "LLAMA_SWAP_MODEL": "qwen3-8b",
+        "TELEGRAM_BOT_TOKEN": fake_telegram.token, "TELEGRAM_CHAT_ID": "7",
+        "TELEGRAM_API_BASE_URL": fake_telegram.base_url, "WEBHOOK_BEARER_TOKEN": "crash-secret-1",
+        "ICS_DIR": str(tmp_path / "events"),
+        "LOG_FORMAT": "json", "POLL_SECONDS": "0.3", "LEASE_SECONDS": "5", "RETRY_BASE_SECONDS": "0.5",
+        "RETRY_MAX_SECONDS": "2", "IMAP_TIMEOUT_SECONDS": "5",
+    })
+    assert cli(env, tmp_path, "migrate").returncode == 0
+    yield {"env": env, "cwd": tmp_path, "user": imap_user}
+
+
+def start(setup: dict[str, Any]) -> Service:
+    service = Service(setup["env"], setup["cwd"])
+    wait_for(lambda: service.events("imap.connected"), what="watcher connected")
+    return service
+
+
+def card_ids(fake_telegram: FakeTelegram) -> Counter[int]:
+    ids: Counter[int] = Counter()
+    for card in fake_telegram.messages():
+        send = card["reply_markup"]["inline_keyboard"][0][0]["url"]
+        ids[int(parse_qs(urlparse(send).query)["m"][0])] += 1
+    return ids
+
+
+def finished(setup: dict[str, Any], count: int) -> list[dict[str, Any]] | None:
+    rows = stored(setup["env"], setup["cwd"])
+    done = [r for r in rows if r["state"] in {"done", "skipped", "dead"}]
+    return rows if len(rows) >= count and len(done) == len(rows) else None
+
+
+def test_kill_9_during_a_burst_loses_nothing_and_repeats_nothing(
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> None:
+    user: ImapUser = setup["user"]
+    fake_llm.script(*[FakeLLM.Delay(0.15) for _ in range(4 * BURST)])  # slow enough to be killed mid-stage
+    service = start(setup)
+    for i in range(BURST):
+        dovecot.append(user.user, make_mail(subject=f"Recruiting for role {i}",
+                                            body=f"Hi, I'm a recruiter with a role for you (#{i}).\n"))
+    kills = 0
+    try:
+        for delay in (1.0, 1.2, 0.8):
+            time.sleep(delay)
+            service.proc.send_signal(signal.SIGKILL)
+            service.proc.wait(timeout=10)
+            kills += 1
+            service = start(setup)
+        rows = wait_for(lambda: finished(setup, BURST), timeout=120, what="the burst to finish")
+    finally:
+        service.stop()
+    assert kills == 3
+    assert len(rows) == BURST
+    assert {r["state"] for r in rows} == {"done"}, [(r["id"], r["state"], r["last_error"]) for r in rows]
+    drafts = [email.message_from_bytes(raw) for _, _, raw in dovecot.messages(user.user, "Drafts")]
+    per_original = Counter(d["In-Reply-To"] for d in drafts)
+    assert len(per_original) == BURST and set(per_original.values()) == {1}
+    cards = card_ids(fake_telegram)
+    assert sorted(cards) == sorted(r["id"] for r in rows) and set(cards.values()) == {1}
+    assert all("\\Seen" not in flags for _, flags, _ in dovecot.messages(user.user))
+
+
+def test_sigterm_during_a_stage_releases_without_burning_an_attempt(
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> None:
+    setup["env"]["SHUTDOWN_GRACE_SECONDS"] = "0.5"
+    fake_llm.script(FakeLLM.Delay(20))
+    service = start(setup)
+    dovecot.append(setup["user"].user, make_mail(subject="Recruiting: a slow one"))
+    wait_for(lambda: fake_llm.requests, what="triage in flight")
+    began = time.monotonic()
+    assert service.stop() == 0
+    assert time.monotonic() - began < 10
+    assert service.events("worker.released")
+    row = stored(setup["env"], setup["cwd"])[0]
+    assert (row["state"], row["stage"], row["attempts"]) == ("pending", "triage", 0)
+    service = start(setup)
+    try:
+        wait_for(lambda: finished(setup, 1), timeout=30, what="the message to finish after restart")
+    finally:
+        service.stop()
+    assert len(fake_telegram.messages()) == 1
+
+
