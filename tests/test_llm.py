@@ -14,7 +14,7 @@ from recruiter.llm.triage import Triager, parse_answer
 from recruiter.mail.parse import parse_message
 from recruiter.settings import LLMEndpoint
 from tests.mailfactory import make_mail
-from tests.servers.fake_llm import FakeLLM
+from tests.servers.fake_llm import FakeLLM, ScriptItem
 
 MAIL = parse_message(make_mail(
     subject="Staff SRE at Acme",
@@ -115,3 +115,50 @@ async def test_draft_uses_the_profile_and_no_response_format(llm: LLM, fake_llm:
     body = fake_llm.draft_requests()[0]
     assert "response_format" not in body
     assert profile.strip()[:40] in body["messages"][0]["content"]
+
+
+@pytest.fixture
+async def two_tiers(fake_llm: FakeLLM) -> AsyncIterator[LLM]:
+    client = LLM([LLMEndpoint("llama-swap", fake_llm.url, "qwen3-8b"),
+                  LLMEndpoint("llama-swap-fallback", fake_llm.url, "qwen3-4b")], timeout=2)
+    yield client
+    await client.aclose()
+
+
+async def test_a_4xx_on_the_first_tier_moves_on_without_counting(two_tiers: LLM, fake_llm: FakeLLM) -> None:
+    fake_llm.script(FakeLLM.Status(404))
+    triaged = await Triager(two_tiers).triage(MAIL)
+    assert triaged.tier == "llama-swap-fallback"
+    assert two_tiers.breakers["llama-swap"].consecutive_failures == 0
+
+
+async def test_a_transient_failure_outranks_a_later_4xx(two_tiers: LLM, fake_llm: FakeLLM) -> None:
+    fake_llm.script(FakeLLM.Status(502), FakeLLM.Status(400))
+    with pytest.raises(DependencyUnavailable, match=r"^502 Bad Gateway from llama-swap \(qwen3-8b\)$"):
+        await Triager(two_tiers).triage(MAIL)  # the mail waits for llama-swap instead of dying
+
+
+async def test_a_paused_tier_and_a_4xx_wait_rather_than_die(two_tiers: LLM, fake_llm: FakeLLM) -> None:
+    starved: list[ScriptItem] = [FakeLLM.Status(502), FakeLLM.Delay(0)]
+    fake_llm.script(*starved * 3, FakeLLM.Status(400))
+    for _ in range(3):
+        await two_tiers.chat([{"role": "user", "content": "hi"}])
+    with pytest.raises(DependencyUnavailable) as info:
+        await two_tiers.chat([{"role": "user", "content": "hi"}])
+    assert str(info.value) == ("llama-swap is paused (circuit open): 502 Bad Gateway from llama-swap (qwen3-8b); "
+                               "400 Bad Request from llama-swap-fallback (qwen3-4b)")
+    assert info.value.dependency == "llama-swap"
+
+
+async def test_unusable_answers_after_repair_open_the_tier(two_tiers: LLM, fake_llm: FakeLLM) -> None:
+    first = two_tiers.endpoints[0]
+    hello = [{"role": "user", "content": "hi"}]
+    for _ in range(3):
+        fake_llm.script(FakeLLM.Raw("not json"), FakeLLM.Raw("still not json"))
+        answer = await two_tiers.chat(hello, json_schema={"type": "object"})
+        await two_tiers.ask_tier(first, hello, json_schema={"type": "object"})  # the repair attempt
+        two_tiers.record_invalid(answer.tier, "triage answer does not fit the schema")
+    assert two_tiers.status()[0]["state"] == "open"
+    assert two_tiers.status()[0]["last_error"] == "triage answer does not fit the schema"
+    assert (await two_tiers.chat(hello)).tier == "llama-swap-fallback"
+    assert [r["model"] for r in fake_llm.requests] == ["qwen3-8b"] * 6 + ["qwen3-4b"]

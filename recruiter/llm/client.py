@@ -1,7 +1,9 @@
 """Chat completions against the configured OpenAI-compatible tiers, gently.
 
 The GPU behind llama-swap is shared: one request in flight by default, reasoning off, no client
-retries (a 5xx moves on to the next tier instead of hammering the starved one).
+retries. Each tier has a circuit breaker (:mod:`recruiter.llm.breaker`): a transient failure moves on
+to the next tier instead of hammering the starved one, and after a few in a row the tier is skipped
+until a probe finds it answering again.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ import openai
 import structlog
 
 from recruiter.errors import DependencyUnavailable, PermanentError, RecruiterError, TransientError
+from recruiter.llm.breaker import CircuitBreaker
 from recruiter.settings import LLMEndpoint
 
 log = structlog.get_logger()
@@ -34,6 +37,15 @@ class ChatAnswer:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One chat request, as asked of any tier."""
+
+    messages: list[dict[str, str]]
+    json_schema: dict[str, Any] | None
+    max_tokens: int
 
 
 def classify_llm_error(exc: Exception, endpoint: LLMEndpoint) -> RecruiterError:
@@ -63,7 +75,7 @@ def _retry_after(response: Any) -> float | None:
 
 
 class LLM:
-    """The tiers in order, sharing one concurrency limit."""
+    """The tiers in order, each behind its own circuit breaker, sharing one concurrency limit."""
 
     def __init__(
         self,
@@ -71,6 +83,10 @@ class LLM:
         *,
         timeout: float = 120.0,
         concurrency: int = 1,
+        failure_threshold: int = 3,
+        probe_after: float = 60.0,
+        max_probe_after: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoints = tuple(endpoints)
         self._clients = {
@@ -82,8 +98,13 @@ class LLM:
             )
             for e in self.endpoints
         }
+        self.breakers: dict[str, CircuitBreaker] = {
+            e.tier: CircuitBreaker(e.tier, failure_threshold=failure_threshold, probe_after=probe_after,
+                                   max_probe_after=max_probe_after, clock=clock)
+            for e in self.endpoints
+        }
         self._gate = asyncio.Semaphore(concurrency)
-        self.calls = 0
+        self.calls = 0  # real HTTP calls, not skipped tiers
 
     @property
     def configured(self) -> bool:
@@ -95,6 +116,26 @@ class LLM:
         for client in self._clients.values():
             await client.close()
 
+    def status(self) -> list[dict[str, Any]]:
+        """Each tier in order: tier, model, and its breaker's state, failures, last error, opened_at."""
+        return [
+            {
+                "tier": e.tier,
+                "model": e.model,
+                **{k: v for k, v in self.breakers[e.tier].snapshot().items() if k != "name"},
+            }
+            for e in self.endpoints
+        ]
+
+    def record_invalid(self, tier: str, error: str) -> None:
+        """Count a schema-invalid answer (still invalid after the repair attempt) as ``tier``'s failure."""
+        breaker = self.breakers.get(tier)
+        if breaker is None:
+            log.warning("llm.invalid_answer_unknown_tier", tier=tier, error=error)
+            return
+        log.warning("llm.invalid_answer", tier=tier, error=error)
+        breaker.record_invalid(error)
+
     async def chat(
         self,
         messages: list[dict[str, str]],
@@ -102,56 +143,118 @@ class LLM:
         json_schema: dict[str, Any] | None = None,
         max_tokens: int = 800,
     ) -> ChatAnswer:
-        """Ask each tier in turn until one answers; raise the last tier's error if none does."""
+        """Ask each tier whose breaker allows it, once, in order, until one answers.
+
+        A transient failure counts against that tier's breaker; a 4xx does not; either way the next
+        tier is tried. When none answers: the last transient error if there was one (the message
+        should wait, not die); else the last 4xx if every tier was asked; else a DependencyUnavailable
+        saying the skipped tiers are paused, with the first one's last error and the time to its probe
+        as ``retry_after``.
+        """
         if not self.endpoints:
             raise PermanentError("no LLM tier is configured", reason="no_llm")
-        last: RecruiterError | None = None
+        request = _Request(messages, json_schema, max_tokens)
+        errors: list[RecruiterError] = []
+        skipped: list[LLMEndpoint] = []
         for endpoint in self.endpoints:
             try:
-                return await self._ask(endpoint, messages, json_schema, max_tokens)
+                answer = await self._attempt(endpoint, request)
             except RecruiterError as exc:
-                log.warning("llm.tier_failed", tier=endpoint.tier, model=endpoint.model, error=str(exc))
-                last = exc
-        assert last is not None
-        raise last
+                _log_tier_error(endpoint, exc)
+                errors.append(exc)
+                continue
+            if answer is not None:
+                return answer
+            skipped.append(endpoint)
+        raise self._final_error(errors, skipped)
 
     async def ask_tier(
         self, endpoint: LLMEndpoint, messages: list[dict[str, str]], *, json_schema: dict[str, Any] | None = None,
         max_tokens: int = 800,
     ) -> ChatAnswer:
-        """Ask one named tier only (the schema repair step stays on the tier that answered)."""
-        return await self._ask(endpoint, messages, json_schema, max_tokens)
+        """Ask one named tier only (the schema repair step stays on the tier that answered).
 
-    async def _ask(
-        self,
-        endpoint: LLMEndpoint,
-        messages: list[dict[str, str]],
-        json_schema: dict[str, Any] | None,
-        max_tokens: int,
-    ) -> ChatAnswer:
+        Respects the tier's breaker (raises DependencyUnavailable while it is open) and counts a
+        transient failure against it, but a success here does not reset it: the answer is judged by
+        the caller, which reports an unusable one with :meth:`record_invalid`.
+        """
+        answer = await self._attempt(endpoint, _Request(messages, json_schema, max_tokens), follow_up=True)
+        if answer is None:
+            raise self._paused_error([endpoint], [])
+        return answer
+
+    async def _attempt(self, endpoint: LLMEndpoint, request: _Request, *, follow_up: bool = False) -> ChatAnswer | None:
+        """One call to one tier through its breaker; None when the breaker skips the tier."""
+        breaker = self.breakers[endpoint.tier]
+        async with self._gate:
+            if not breaker.allow():
+                log.debug("llm.tier_skipped", tier=endpoint.tier, state=breaker.state)
+                return None
+            probe = breaker.probing
+            try:
+                answer = await self._ask(endpoint, request)
+            except TransientError as exc:
+                breaker.record_failure(str(exc))
+                raise
+            except BaseException:  # a 4xx, a cancellation: no verdict on the tier's health
+                if probe:
+                    breaker.release()
+                raise
+            if probe or not follow_up:
+                breaker.record_success()
+            return answer
+
+    async def _ask(self, endpoint: LLMEndpoint, request: _Request) -> ChatAnswer:
+        """The HTTP call itself; errors come out classified. Call with the gate held."""
         extra: dict[str, Any] = {"chat_template_kwargs": {"enable_thinking": False}}
         kwargs: dict[str, Any] = {}
-        if json_schema is not None:
+        if request.json_schema is not None:
             kwargs["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "triage", "strict": True, "schema": json_schema},
+                "json_schema": {"name": "triage", "strict": True, "schema": request.json_schema},
             }
-        async with self._gate:
-            started = time.monotonic()
-            self.calls += 1
-            try:
-                completion = await self._clients[endpoint.tier].chat.completions.create(
-                    model=endpoint.model,
-                    messages=messages,  # type: ignore[arg-type]
-                    temperature=0,
-                    max_tokens=max_tokens,
-                    extra_body=extra,
-                    **kwargs,
-                )
-            except openai.OpenAIError as exc:
-                raise classify_llm_error(exc, endpoint) from exc
-            seconds = time.monotonic() - started
-        return _answer(completion, endpoint, seconds)
+        started = time.monotonic()
+        self.calls += 1
+        try:
+            completion = await self._clients[endpoint.tier].chat.completions.create(
+                model=endpoint.model,
+                messages=request.messages,  # type: ignore[arg-type]
+                temperature=0,
+                max_tokens=request.max_tokens,
+                extra_body=extra,
+                **kwargs,
+            )
+        except openai.OpenAIError as exc:
+            raise classify_llm_error(exc, endpoint) from exc
+        return _answer(completion, endpoint, time.monotonic() - started)
+
+    def _final_error(self, errors: list[RecruiterError], skipped: list[LLMEndpoint]) -> RecruiterError:
+        """What to raise when no tier answered: the last transient error, else the last 4xx when every
+        tier was asked, else a DependencyUnavailable for the paused tiers (they will be probed again)."""
+        transient = [e for e in errors if isinstance(e, TransientError)]
+        if transient:
+            return transient[-1]
+        if not skipped:
+            return errors[-1]
+        return self._paused_error(skipped, errors)
+
+    def _paused_error(self, skipped: list[LLMEndpoint], rejected: list[RecruiterError]) -> DependencyUnavailable:
+        """The skipped tiers' breakers are open: name the first one and its last error; retry at the next probe."""
+        first = skipped[0]
+        if len(skipped) == len(self.endpoints):
+            what = "all LLM tiers are paused"
+        else:
+            what = f"{', '.join(e.tier for e in skipped)} {'is' if len(skipped) == 1 else 'are'} paused"
+        message = f"{what} (circuit open): {self.breakers[first.tier].last_error or 'no error recorded'}"
+        if rejected:
+            message += f"; {rejected[-1]}"
+        waits = [w for e in skipped if (w := self.breakers[e.tier].seconds_until_probe()) is not None]
+        return DependencyUnavailable(message, dependency=first.tier, retry_after=min(waits) if waits else None)
+
+
+def _log_tier_error(endpoint: LLMEndpoint, exc: RecruiterError) -> None:
+    event = "llm.tier_failed" if isinstance(exc, TransientError) else "llm.tier_rejected"
+    log.warning(event, tier=endpoint.tier, model=endpoint.model, error=str(exc))
 
 
 def _answer(completion: Any, endpoint: LLMEndpoint, seconds: float) -> ChatAnswer:
@@ -173,4 +276,4 @@ def _answer(completion: Any, endpoint: LLMEndpoint, seconds: float) -> ChatAnswe
     return answer
 
 
-__all__ = ["LLM", "ChatAnswer", "TransientError", "classify_llm_error"]
+__all__ = ["LLM", "ChatAnswer", "CircuitBreaker", "TransientError", "classify_llm_error"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from recruiter.errors import InvalidAnswer, RecruiterError
+from recruiter.errors import InvalidAnswer, RecruiterError, TransientError
 from recruiter.llm import rules
 from recruiter.llm.client import LLM
 from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, TriageResult
@@ -103,6 +103,12 @@ class Triager:
         ]
         try:
             again = await self.llm.ask_tier(endpoint, retry, json_schema=TRIAGE_JSON_SCHEMA, max_tokens=600)
+        except TransientError:
+            raise  # the tier is struggling: retry later rather than dead-letter the mail
         except RecruiterError:
             raise error from None
-        return Triaged(parse_answer(again.content), again.tier, again.model)
+        try:
+            return Triaged(parse_answer(again.content), again.tier, again.model)
+        except InvalidAnswer as final:
+            self.llm.record_invalid(tier, str(final))
+            raise

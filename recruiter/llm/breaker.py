@@ -1,0 +1,160 @@
+"""A circuit breaker per LLM tier: stop calling a starved tier, probe it now and then.
+
+    closed ──(failure_threshold consecutive transient failures)──► open
+    open ──(probe delay elapsed)──► half_open: exactly one probe call is let through
+    half_open ──probe succeeds──► closed (delay back to ``probe_after``)
+    half_open ──probe fails──► open again, delay doubled (capped at ``max_probe_after``)
+
+Time comes from an injectable ``clock`` (``time.monotonic`` by default) so tests can move it.
+The breaker only keeps state; the caller decides what a failure is (transient errors and
+schema-invalid answers count, a 4xx does not) and reports it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import structlog
+
+log = structlog.get_logger()
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+@dataclass(frozen=True)
+class _Undo:
+    """What ``record_success`` changed, so ``record_invalid`` can take that success back."""
+
+    consecutive_failures: int
+    delay: float
+    opened_at: float | None
+    probing: bool
+
+
+class CircuitBreaker:
+    """Consecutive-failure breaker with one probe at a time and an exponential probe delay."""
+
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        failure_threshold: int = 3,
+        probe_after: float = 60.0,
+        max_probe_after: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1:
+            raise ValueError(f"failure_threshold must be at least 1, got {failure_threshold}")
+        if probe_after <= 0 or max_probe_after < probe_after:
+            raise ValueError(f"need 0 < probe_after <= max_probe_after, got {probe_after}, {max_probe_after}")
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.probe_after = probe_after
+        self.max_probe_after = max_probe_after
+        self._clock = clock
+        self.consecutive_failures = 0
+        self.last_error: str | None = None
+        self.opened_at: float | None = None  # clock time of the last opening; None while closed
+        self.delay = probe_after  # wait before the next probe, once open
+        self._probing = False
+        self._undo: _Undo | None = None
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> BreakerState:
+        """``closed``; ``open`` (calls skip); ``half_open`` (a probe is due or in flight)."""
+        if self.opened_at is None:
+            return "closed"
+        return "half_open" if self._probing or self._probe_due() else "open"
+
+    @property
+    def probing(self) -> bool:
+        """True while the one probe call is in flight."""
+        return self._probing
+
+    def seconds_until_probe(self) -> float | None:
+        """Seconds until a probe may go out (0 when due); None while closed."""
+        if self.opened_at is None:
+            return None
+        return max(0.0, self.opened_at + self.delay - self._clock())
+
+    def snapshot(self) -> dict[str, Any]:
+        """A plain dict for status pages and metrics."""
+        return {
+            "name": self.name,
+            "state": self.state,
+            "consecutive_failures": self.consecutive_failures,
+            "last_error": self.last_error,
+            "opened_at": self.opened_at,
+            "probe_delay": self.delay,
+            "seconds_until_probe": self.seconds_until_probe(),
+        }
+
+    # --- deciding -----------------------------------------------------------------------------------
+
+    def allow(self) -> bool:
+        """May a call go to this tier now? While open, True once per probe delay (that call is the probe)."""
+        if self.opened_at is None:
+            return True
+        if self._probing or not self._probe_due():
+            return False
+        self._probing = True
+        log.info("llm.breaker_probe", tier=self.name, after_seconds=self.delay)
+        return True
+
+    def _probe_due(self) -> bool:
+        return self.opened_at is not None and self._clock() >= self.opened_at + self.delay
+
+    # --- recording ----------------------------------------------------------------------------------
+
+    def record_success(self) -> None:
+        """The tier answered: close (if open) and reset the failure count and the probe delay."""
+        self._undo = _Undo(self.consecutive_failures, self.delay, self.opened_at, self._probing)
+        if self.opened_at is not None:
+            log.info("llm.breaker_closed", tier=self.name, probe_delay=self.delay)
+        self.consecutive_failures = 0
+        self.opened_at = None
+        self.delay = self.probe_after
+        self._probing = False
+
+    def record_failure(self, error: str) -> None:
+        """A transient failure: count it; open at the threshold; a failed probe re-opens, delay doubled."""
+        self._undo = None
+        self.last_error = error
+        self.consecutive_failures += 1
+        if self._probing:
+            self._open(min(self.delay * 2, self.max_probe_after))
+        elif self.opened_at is None and self.consecutive_failures >= self.failure_threshold:
+            self._open(self.probe_after)
+
+    def record_invalid(self, error: str) -> None:
+        """The last success's answer was unusable (schema-invalid after repair): take it back as a failure.
+
+        Undoing the success matters: otherwise a tier that always answers garbage would reset its own
+        count with every HTTP 200 and never open. A probe whose answer was invalid counts as a failed probe.
+        """
+        undo, self._undo = self._undo, None
+        if undo is not None:
+            self.consecutive_failures = undo.consecutive_failures
+            self.delay = undo.delay
+            self.opened_at = undo.opened_at
+            self._probing = undo.probing
+        self.record_failure(error)
+
+    def release(self) -> None:
+        """The probe ended without a verdict (a 4xx, a cancelled call): the next caller may probe."""
+        self._probing = False
+
+    def _open(self, delay: float) -> None:
+        self.opened_at = self._clock()
+        self.delay = delay
+        self._probing = False
+        log.warning("llm.breaker_open", tier=self.name, failures=self.consecutive_failures,
+                    probe_in_seconds=delay, error=self.last_error)
+
+
+__all__ = ["BreakerState", "CircuitBreaker"]
