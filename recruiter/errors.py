@@ -3,7 +3,8 @@
     RecruiterError
     ├── ConfigError            a setting is missing or malformed; the process stops
     ├── TransientError         try again later (backoff): a dependency is down or slow
-    │   └── DependencyUnavailable  (dependency, status) — LLM 5xx, IMAP/SMTP/CalDAV/Telegram down
+    │   ├── DependencyUnavailable  (dependency, status) — LLM 5xx, IMAP/SMTP/CalDAV/Telegram down
+    │   └── Postponed          the dependency is paused (incident open): wait, without burning an attempt
     └── PermanentError         retrying will not help: dead-letter now
         ├── UnparseableMail
         └── InvalidAnswer      the LLM's answer does not fit the schema
@@ -44,6 +45,14 @@ class TransientError(RecruiterError):
 
 class DependencyUnavailable(TransientError):
     """A server we depend on refused, timed out or answered 5xx."""
+
+
+class Postponed(TransientError):
+    """The stage waits for a paused dependency; this is not an attempt and is not recorded as one."""
+
+    def __init__(self, message: str, *, delay: float, dependency: str = "") -> None:
+        super().__init__(message, dependency=dependency)
+        self.delay = delay
 
 
 class PermanentError(RecruiterError):

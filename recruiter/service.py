@@ -15,6 +15,7 @@ import structlog
 
 from recruiter.calendar import CalDavCalendar, CalendarSink, IcsDirCalendar
 from recruiter.errors import ConfigError
+from recruiter.health import Incidents
 from recruiter.llm.client import LLM
 from recruiter.llm.draft import Drafter, load_profile, profile_name
 from recruiter.llm.triage import Triager
@@ -44,11 +45,16 @@ class Runtime:
     calendar: CalendarSink
     worker: Worker
     drafts: dict[str, DraftSink] = field(default_factory=dict)
+    incidents: Incidents | None = None
+    alert_notifier: Notifier | None = None
 
     async def aclose(self) -> None:
         """Close every connection; never raises."""
-        for closer in (*(d.aclose for d in self.drafts.values()), self.calendar.aclose, self.notifier.aclose,
-                       self.llm.aclose, self.store.aclose):
+        closers = [*(d.aclose for d in self.drafts.values()), self.calendar.aclose, self.notifier.aclose,
+                   self.llm.aclose, self.store.aclose]
+        if self.alert_notifier is not None and self.alert_notifier is not self.notifier:
+            closers.insert(0, self.alert_notifier.aclose)
+        for closer in closers:
             try:
                 await closer()
             except Exception:
@@ -60,6 +66,14 @@ def _notifier(settings: Settings, stdout: TextIO) -> Notifier:
         return TelegramNotifier(settings.telegram_token, settings.telegram_chat_id,
                                 base_url=settings.telegram_base_url)
     return StdoutNotifier(stdout)
+
+
+def _alert_notifier(settings: Settings, cards: Notifier) -> Notifier:
+    """Alerts go to TELEGRAM_ALERT_CHAT_ID (default: the cards' chat)."""
+    if settings.telegram_token and settings.telegram_alert_chat_id != settings.telegram_chat_id:
+        return TelegramNotifier(settings.telegram_token, settings.telegram_alert_chat_id,
+                                base_url=settings.telegram_base_url)
+    return cards
 
 
 def _calendar(settings: Settings) -> CalendarSink:
@@ -81,7 +95,9 @@ def _link_secret(settings: Settings, *, required: bool) -> str:
 async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:
     """Build and start every collaborator from Settings."""
     store = Store.from_url(settings.db_url)
-    llm = LLM(settings.llm_tiers, timeout=settings.llm_timeout, concurrency=settings.llm_concurrency)
+    llm = LLM(settings.llm_tiers, timeout=settings.llm_timeout, concurrency=settings.llm_concurrency,
+              failure_threshold=settings.llm_breaker_threshold, probe_after=settings.llm_breaker_probe_seconds,
+              max_probe_after=max(settings.llm_breaker_probe_seconds, settings.llm_breaker_max_probe_seconds))
     profile = load_profile(settings.owner_profile)
     owner_name = settings.owner_name or profile_name(profile, "")
     notifier = _notifier(settings, stdout)
@@ -110,9 +126,17 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
                     poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,
                     retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts,
                     max_text_chars=settings.max_text_chars)
-    runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts)
+    alert_notifier = _alert_notifier(settings, notifier)
+    deps.incidents = Incidents(
+        alert_notifier, alert_after=settings.triage_alert_after, remind_seconds=settings.alert_remind_seconds,
+        flap_seconds=settings.alert_flap_seconds, imap_alert_after=settings.imap_alert_after_seconds,
+        waiting=store.count_waiting, probe_seconds=settings.alert_probe_seconds,
+    )
+    runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts, deps.incidents, alert_notifier)
     try:
         await notifier.start()
+        if alert_notifier is not notifier:
+            await alert_notifier.start()
     except BaseException:
         await runtime.aclose()
         raise
@@ -146,9 +170,18 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    watchers = [Watcher(mb, runtime.store, on_stored=runtime.worker.wake, timeout=settings.imap_timeout,
-                        renew_seconds=settings.idle_renew_seconds) for mb in settings.mailboxes]
+    incidents = runtime.incidents
+    assert incidents is not None
+
+    async def imap_state(mailbox: str, connected: bool, error: str | None) -> None:
+        await incidents.imap_state(mailbox, connected=connected, error=error)
+
+    watchers = [Watcher(mb, runtime.store, on_stored=runtime.worker.wake, on_state=imap_state,
+                        timeout=settings.imap_timeout, renew_seconds=settings.idle_renew_seconds,
+                        standby_poll=min(5.0, settings.lease_seconds))
+                for mb in settings.mailboxes]
     tasks = {asyncio.create_task(w.run(), name=f"watcher:{w.mb.name}") for w in watchers}
+    tasks.add(asyncio.create_task(_ticker(incidents), name="incidents"))
     worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker")
     tasks.add(worker_task)
     stopper = asyncio.create_task(stop.wait(), name="stop")
@@ -172,6 +205,13 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
         await runtime.aclose()
         log.info("service.stopped", code=code)
     return code
+
+
+async def _ticker(incidents: Incidents, every: float = 5.0) -> None:
+    """Reminders, confirmed recoveries, IMAP alerts and delivery retries."""
+    while True:
+        await asyncio.sleep(every)
+        await incidents.tick()
 
 
 async def _finish(worker_task: asyncio.Task[None], grace: float) -> None:

@@ -61,9 +61,18 @@ class Settings:
     llm_tiers: tuple[LLMEndpoint, ...] = ()
     llm_timeout: float = 120.0
     llm_concurrency: int = 1
+    llm_breaker_threshold: int = 3
+    llm_breaker_probe_seconds: float = 60.0
+    llm_breaker_max_probe_seconds: float = 600.0
     telegram_token: str = field(default="", repr=False)
     telegram_chat_id: str = ""
     telegram_base_url: str = DEFAULT_TELEGRAM_BASE
+    telegram_alert_chat_id: str = ""
+    triage_alert_after: int = 5
+    alert_remind_seconds: float = 4 * 3600
+    alert_flap_seconds: float = 300.0
+    alert_probe_seconds: float = 60.0
+    imap_alert_after_seconds: float = 600.0
     caldav_url: str = ""
     caldav_user: str = ""
     caldav_password: str = field(default="", repr=False)
@@ -251,9 +260,18 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         llm_tiers=_llm_tiers(env),
         llm_timeout=env.number("LLM_TIMEOUT_SECONDS", 120.0, minimum=1),
         llm_concurrency=env.integer("LLM_CONCURRENCY", 1, minimum=1),
+        llm_breaker_threshold=env.integer("LLM_BREAKER_THRESHOLD", 3, minimum=1),
+        llm_breaker_probe_seconds=env.number("LLM_BREAKER_PROBE_SECONDS", 60.0, minimum=0.1),
+        llm_breaker_max_probe_seconds=env.number("LLM_BREAKER_MAX_PROBE_SECONDS", 600.0, minimum=0.1),
         telegram_token=token,
         telegram_chat_id=chat,
         telegram_base_url=env.url("TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_BASE),
+        telegram_alert_chat_id=env.text("TELEGRAM_ALERT_CHAT_ID", chat),
+        triage_alert_after=env.integer("TRIAGE_ALERT_AFTER", 5, minimum=1),
+        alert_remind_seconds=env.number("ALERT_REMIND_SECONDS", 4 * 3600, minimum=1),
+        alert_flap_seconds=env.number("ALERT_FLAP_SECONDS", 300.0, minimum=0),
+        alert_probe_seconds=env.number("ALERT_PROBE_SECONDS", 60.0, minimum=0.1),
+        imap_alert_after_seconds=env.number("IMAP_ALERT_AFTER_SECONDS", 600.0, minimum=1),
         caldav_url=caldav_url,
         caldav_user=env.text("CALDAV_USER"),
         caldav_password=env.text("CALDAV_PASSWORD"),

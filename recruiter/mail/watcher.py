@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from recruiter.errors import RecruiterError
 from recruiter.mail import imap
 from recruiter.pipeline.ingest import describe
 from recruiter.settings import MailboxSettings
-from recruiter.store.repo import Store
+from recruiter.store.repo import MailboxLock, Store
 
 log = structlog.get_logger()
 FETCH_BATCH = 50
@@ -42,18 +42,23 @@ class Watcher:
         store: Store,
         *,
         on_stored: Callable[[], None] = lambda: None,
+        on_state: Callable[[str, bool, str | None], Awaitable[None]] | None = None,
         timeout: float = 30.0,
         renew_seconds: float = 25 * 60,
+        standby_poll: float = 5.0,
     ) -> None:
         self.mb = mb
         self.store = store
         self.on_stored = on_stored
+        self.on_state = on_state
         self.timeout = timeout
         self.renew_seconds = renew_seconds
         self.connected = False
         self.last_heard: float | None = None  # monotonic time of the last line from the server
         self.last_error: str | None = None
         self.sessions = 0
+        self.standby = False
+        self.standby_poll = standby_poll
         self._uidvalidity = 0
         self.log = log.bind(mailbox=mb.name)
 
@@ -62,18 +67,28 @@ class Watcher:
         backoff = 1.0
         while True:
             started = time.monotonic()
+            lock = None
             try:
-                await self._session()
+                lock = await self.store.lock_mailbox(self.mb.name)
+                if lock is None:
+                    await self._stand_by()
+                    continue
+                self.standby = False
+                await self._session(lock)
             except RecruiterError as exc:
                 self.last_error = str(exc)
                 self.log.warning("imap.disconnected", error=str(exc))
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.log.exception("imap.session_crashed")
+            finally:
+                if lock is not None:
+                    await lock.release()
             self.connected = False
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError  # an error while closing must not swallow our cancellation
+            await self._report(False)
             if time.monotonic() - started > 2 * MAX_BACKOFF:
                 backoff = 1.0
             delay = backoff * (1 + random.random() * 0.2)
@@ -81,10 +96,25 @@ class Watcher:
             self.log.info("imap.reconnect_wait", seconds=round(delay, 2))
             await asyncio.sleep(delay)
 
+    async def _stand_by(self) -> None:
+        """Another replica watches this mailbox: wait and try again (it takes over if that one dies)."""
+        if not self.standby:
+            self.log.info("imap.standby")
+        self.standby = True
+        self._heard()  # a standby is healthy: it has nothing to hear
+        await asyncio.sleep(self.standby_poll)
+
+    async def _report(self, connected: bool) -> None:
+        if self.on_state is not None:
+            try:
+                await self.on_state(self.mb.name, connected, None if connected else self.last_error)
+            except Exception:
+                self.log.exception("imap.report_failed")  # reporting must never stop the watcher
+
     def _heard(self) -> None:
         self.last_heard = time.monotonic()
 
-    async def _session(self) -> None:
+    async def _session(self, lock: MailboxLock) -> None:
         lost = asyncio.Event()
 
         def on_lost(_exc: Exception | None) -> None:
@@ -101,9 +131,12 @@ class Watcher:
                 self._uidvalidity = selected.uidvalidity
                 self.log.info("imap.connected", folder=self.mb.folder, uidvalidity=selected.uidvalidity)
                 await self._catch_up(client, selected.uidnext)
+                await self._report(True)
                 while True:
                     if await self._idle_once(client, lost):
                         await self._catch_up(client, None)
+                    if not await lock.alive():
+                        raise ConnectionLost(f"IMAP {self.mb.name}: lost the watcher lock (database connection)")
         except ConnectionLost:
             polite = False  # a LOGOUT now would only wait for its timeout
             raise

@@ -11,14 +11,17 @@ retry or a restart after a crash resumes without doing anything twice.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
 from recruiter.calendar import CalendarSink, build_event, event_uid
+from recruiter.errors import Postponed, TransientError
+from recruiter.health import Incidents
 from recruiter.links import card_links
 from recruiter.llm.draft import Drafter
 from recruiter.llm.schema import TriageResult
@@ -72,6 +75,7 @@ class Deps:
     notifier: Notifier
     identity: Identity
     links: Links
+    incidents: Incidents | None = None
     clock: Callable[[], float] = time.time
 
 
@@ -93,6 +97,33 @@ class Job:
 
 
 Stage = Callable[[Deps, Job], Awaitable[str]]
+T = TypeVar("T")
+
+
+async def _llm_guarded(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:
+    """Run an LLM-backed step under the incident tracker: while an incident is open only one probe
+    per interval reaches the LLM, the rest wait (Postponed: no attempt burned)."""
+    incidents = deps.incidents
+    if incidents is None or not deps.triager.llm.configured:
+        return await call()
+    if incidents.triage_paused and not await incidents.probe_due():
+        raise Postponed("the LLM is failing: waiting for the next probe", delay=_probe_delay(incidents),
+                        dependency="llm")
+    try:
+        result = await call()
+    except Postponed:
+        raise
+    except TransientError as exc:
+        await incidents.triage_failed(tier=exc.dependency or "llm", error=str(exc))
+        if incidents.triage_paused:
+            raise Postponed(str(exc), delay=_probe_delay(incidents), dependency=exc.dependency) from exc
+        raise
+    await incidents.triage_succeeded()
+    return result
+
+
+def _probe_delay(incidents: Incidents) -> float:
+    return incidents.next_probe_in() + random.uniform(1.0, 1.0 + incidents.probe_seconds * 0.2)
 
 
 async def prefilter(deps: Deps, job: Job) -> str:
@@ -108,7 +139,7 @@ async def prefilter(deps: Deps, job: Job) -> str:
 
 async def triage(deps: Deps, job: Job) -> str:
     """Classify; non-recruiter mail ends skipped with no draft, event or card."""
-    triaged = await deps.triager.triage(job.mail)
+    triaged = await _llm_guarded(deps, lambda: deps.triager.triage(job.mail))
     job.triage, job.tier = triaged.result, triaged.tier
     result = triaged.result
     job.log.info("triage.done", tier=triaged.tier, is_recruiter=result.is_recruiter, kind=result.kind,
@@ -127,9 +158,11 @@ async def draft(deps: Deps, job: Job) -> str:
     """Write the reply body once, then APPEND it to Drafts once (found again by its key header)."""
     assert job.triage is not None
     if job.draft is None:
-        job.draft, tier = await deps.drafter.draft(job.mail, job.triage)
-        await deps.store.advance(job.row.id, job.owner, draft_text=job.draft)
-        job.log.info("draft.written", tier=tier, chars=len(job.draft))
+        triage_result = job.triage
+        text, tier = await _llm_guarded(deps, lambda: deps.drafter.draft(job.mail, triage_result))
+        await deps.store.advance(job.row.id, job.owner, draft_text=text)
+        job.draft = text
+        job.log.info("draft.written", tier=tier, chars=len(text))
     effect_key = f"{job.key}:draft"
     effects = []
     if await deps.store.effect(effect_key) is None:
@@ -138,7 +171,7 @@ async def draft(deps: Deps, job: Job) -> str:
         if ref is None:
             raw = build_reply(
                 job.mail, from_addr=deps.identity.address_for(job.row.mailbox, job.mail),
-                from_name=deps.identity.name, body=job.draft, key=job.key,
+                from_name=deps.identity.name, body=job.draft or "", key=job.key,
             )
             ref = await sink.append(raw)
             job.log.info("draft.appended", ref=ref)

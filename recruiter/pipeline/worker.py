@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from recruiter.errors import PermanentError, TransientError, UnparseableMail
+from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.llm.schema import TriageResult
 from recruiter.mail.parse import parse_message
 from recruiter.pipeline.stages import STAGES, Deps, Job
@@ -119,6 +119,9 @@ class Worker:
             # Shutdown past the grace period: give the message back without burning an attempt.
             await asyncio.shield(self._release(message_id))
             raise
+        except Postponed as exc:
+            bound.info("stage.postponed", stage=stage, seconds=round(exc.delay, 1), reason=str(exc))
+            await self._postpone(message_id, exc.delay)
         except PermanentError as exc:
             bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
             await self._fail(message_id, stage, exc, None, reason=exc.reason)
@@ -141,6 +144,12 @@ class Worker:
         delay = retry_delay(attempt, base=self.retry_base, maximum=self.retry_max, retry_after=retry_after)
         bound.warning("stage.retry", stage=stage, error=str(exc), attempt=attempt, seconds=round(delay, 1))
         await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay))
+
+    async def _postpone(self, message_id: int, delay: float) -> None:
+        try:
+            await self.deps.store.postpone(message_id, self.owner, utcnow() + timedelta(seconds=delay))
+        except (LeaseLost, TransientError) as exc:
+            log.warning("worker.cannot_postpone", message=message_id, error=str(exc))
 
     async def _release(self, message_id: int) -> None:
         try:

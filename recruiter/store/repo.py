@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import traceback as tb
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -10,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, event, func, select, update
+from sqlalchemy import Select, delete, event, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import undefer
 
 from recruiter.errors import DependencyUnavailable, RecruiterError
@@ -50,6 +51,33 @@ class NewMessage:
     uidvalidity: int | None = None
     uid: int | None = None
     source: str | None = None
+
+
+class MailboxLock:
+    """A held watcher lock; ``release`` closes its connection, which frees the advisory lock."""
+
+    def __init__(self, connection: AsyncConnection | None) -> None:
+        self.connection = connection
+
+    async def alive(self) -> bool:
+        """True while the connection holding the lock still answers."""
+        if self.connection is None:
+            return True
+        try:
+            await self.connection.scalar(text("SELECT 1"))
+            await self.connection.commit()
+            return True
+        except (DBAPIError, OSError):
+            return False
+
+    async def release(self) -> None:
+        """Free the lock; never raises."""
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except (DBAPIError, OSError):
+                pass
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -104,6 +132,29 @@ class Store:
             raise
         except OSError as exc:
             raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
+
+    async def lock_mailbox(self, mailbox: str) -> MailboxLock | None:
+        """Try to become the one watcher of ``mailbox`` among replicas (a PostgreSQL advisory lock held
+        by a dedicated connection). Returns the held lock, or None when another replica holds it.
+        SQLite has a single process by design: the lock is always granted."""
+        if self.sqlite:
+            return MailboxLock(None)
+        key = int.from_bytes(hashlib.sha256(f"recruiter-responder:watcher:{mailbox}".encode()).digest()[:8],
+                             "big", signed=True)
+        try:
+            connection = await self.engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
+        try:
+            got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            await connection.commit()  # the session-level lock outlives the transaction
+        except BaseException:
+            await connection.close()
+            raise
+        if got:
+            return MailboxLock(connection)
+        await connection.close()
+        return None
 
     async def ping(self) -> None:
         """Raise DependencyUnavailable unless the database answers."""
@@ -201,6 +252,19 @@ class Store:
                 .where(Message.id == message_id, Message.lease_owner == owner)
                 .values(lease_owner=None, lease_expires_at=None)
             )
+
+    async def postpone(self, message_id: int, owner: str, until: datetime) -> None:
+        """Wait for a paused dependency: due again at ``until``; no attempt is counted or recorded."""
+        async with self._tx() as session:
+            await self._update_leased(session, message_id, owner, state=RETRY_WAIT, next_attempt_at=until,
+                                      lease_owner=None, lease_expires_at=None)
+
+    async def count_waiting(self) -> int:
+        """Messages not yet in a terminal state."""
+        async with self._sessions() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(Message).where(Message.state.in_(DUE_STATES))
+            ) or 0)
 
     async def get(self, message_id: int, *, with_raw: bool = False) -> Message | None:
         """One message row (raw bytes only when asked)."""

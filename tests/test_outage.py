@@ -1,0 +1,64 @@
+"""The post-mortem replayed from the outside: the LLM answers 502 while a burst of recruiter mail arrives,
+then recovers. Exactly one alert naming the error, exactly one recovery message, every mail drafted and
+announced exactly once after recovery, nothing dead, and no attempts burned while paused."""
+
+from __future__ import annotations
+
+import email
+from collections import Counter
+from typing import Any
+
+from tests.mailfactory import make_mail
+from tests.servers.dovecot import Dovecot
+from tests.servers.fake_llm import FakeLLM
+from tests.servers.fake_telegram import FakeTelegram
+from tests.test_crash import finished, setup, start  # noqa: F401 — `setup` is a fixture
+from tests.test_service_e2e import stored, wait_for
+
+BURST = 8
+
+
+def alerts(fake_telegram: FakeTelegram) -> list[str]:
+    return [m["text"] for m in fake_telegram.messages() if not m.get("reply_markup")]
+
+
+def cards(fake_telegram: FakeTelegram) -> list[dict[str, Any]]:
+    return [m for m in fake_telegram.messages() if m.get("reply_markup")]
+
+
+def test_llm_502_burst_then_recovery(
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+) -> None:
+    setup["env"].update({"TRIAGE_ALERT_AFTER": "5", "ALERT_PROBE_SECONDS": "1", "ALERT_FLAP_SECONDS": "0",
+                         "LLM_BREAKER_PROBE_SECONDS": "1"})
+    fake_llm.fail_all(502)
+    service = start(setup)
+    try:
+        for i in range(BURST):
+            dovecot.append(setup["user"].user, make_mail(subject=f"Recruiting: role {i}",
+                                                         body=f"Hi, I'm a recruiter with a role (#{i}).\n"))
+        wait_for(lambda: alerts(fake_telegram), timeout=60, what="the alert")
+        [alert] = alerts(fake_telegram)
+        assert "Triage is failing" in alert
+        assert "502 Bad Gateway from llama-swap (qwen3-8b)" in alert
+        assert "llama-swap" in alert
+        wait_for(lambda: len(fake_llm.requests) >= 6, timeout=40, what="probes while paused")
+        rows = stored(setup["env"], setup["cwd"])
+        assert {r["state"] for r in rows} <= {"pending", "retry_wait"}
+        assert max(r["attempts"] for r in rows) <= 5  # paused messages do not burn attempts
+        assert len(alerts(fake_telegram)) == 1  # no alert per failure
+
+        fake_llm.fail_all(None)
+        rows = wait_for(lambda: finished(setup, BURST), timeout=90, what="every mail after recovery")
+        wait_for(lambda: len(alerts(fake_telegram)) == 2, timeout=20, what="the recovery message")
+    finally:
+        service.stop()
+    assert {r["state"] for r in rows} == {"done"}
+    texts = alerts(fake_telegram)
+    assert len(texts) == 2 and "recovered" in texts[1].lower()
+    announced = Counter(c["reply_markup"]["inline_keyboard"][0][0]["url"].split("m=")[1].split("&")[0]
+                        for c in cards(fake_telegram))
+    assert len(announced) == BURST and set(announced.values()) == {1}
+    drafts = Counter(email.message_from_bytes(raw)["In-Reply-To"]
+                     for _, _, raw in dovecot.messages(setup["user"].user, "Drafts"))
+    assert len(drafts) == BURST and set(drafts.values()) == {1}

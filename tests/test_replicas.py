@@ -1,0 +1,76 @@
+"""Two `recruiter run` replicas on one PostgreSQL: one watches the mailbox (advisory lock), the other
+stands by; both run stages through leases; a burst is shared without duplicating anything, and the
+standby takes over when the watcher is killed."""
+
+from __future__ import annotations
+
+import email
+import os
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mailfactory import make_mail
+from tests.servers.dovecot import Dovecot, ImapUser
+from tests.servers.fake_llm import FakeLLM
+from tests.servers.fake_telegram import FakeTelegram
+from tests.test_crash import card_ids, finished
+from tests.test_service_e2e import Service, cli, wait_for
+
+BURST = 10
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, pg_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> Iterator[dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "LLAMA_", "TELEGRAM_", "CALDAV_"))}
+    env.update({
+        "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": imap_user.host, "IMAP_ME_PORT": str(imap_user.port),
+        "IMAP_ME_USER": imap_user.user, "IMAP_ME_PASS": imap_user.password, "IMAP_ME_TLS": "none",
+        "DB_CONNECTION_STRING": pg_url,
+        "LLAMA_SWAP_URL": fake_llm.url, "LLAMA_SWAP_MODEL": "qwen3-8b", "LLM_CONCURRENCY": "2",
+        "TELEGRAM_BOT_TOKEN": fake_telegram.token, "TELEGRAM_CHAT_ID": "7",
+        "TELEGRAM_API_BASE_URL": fake_telegram.base_url, "WEBHOOK_BEARER_TOKEN": "replica-secret-1",
+        "ICS_DIR": str(tmp_path / "events"), "LOG_FORMAT": "json", "POLL_SECONDS": "0.2", "LEASE_SECONDS": "5",
+    })
+    assert cli(env, tmp_path, "migrate").returncode == 0
+    yield {"env": env, "cwd": tmp_path, "user": imap_user}
+
+
+def test_two_replicas_share_a_burst_and_the_standby_takes_over(
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> None:
+    fake_llm.script(*[FakeLLM.Delay(0.05) for _ in range(4 * BURST)])
+    first = Service(setup["env"], setup["cwd"])
+    wait_for(lambda: first.events("imap.first_start"), what="the first replica watching")
+    second = Service(setup["env"], setup["cwd"])
+    replicas = [first, second]
+    try:
+        wait_for(lambda: second.events("imap.standby"), what="the second replica standing by")
+        for i in range(BURST):
+            dovecot.append(setup["user"].user, make_mail(subject=f"Recruiting: role {i}"))
+        rows = wait_for(lambda: finished(setup, BURST), timeout=60, what="the burst")
+        worked = [len(r.events("message.finished")) for r in replicas]
+        assert sum(worked) == BURST and all(worked), worked  # both replicas ran stages
+
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+        wait_for(lambda: second.events("imap.connected"), timeout=30, what="the standby taking over")
+        dovecot.append(setup["user"].user, make_mail(subject="Recruiting: after the takeover"))
+        rows = wait_for(lambda: finished(setup, BURST + 1), timeout=60, what="mail after the takeover")
+    finally:
+        for replica in replicas:
+            if replica.proc.poll() is None:
+                replica.stop()
+            print("".join(replica.lines[-40:]))  # shown when the test fails
+    assert {r["state"] for r in rows} == {"done"}
+    cards = card_ids(fake_telegram)
+    assert len(cards) == BURST + 1 and set(cards.values()) == {1}
+    drafts = Counter(email.message_from_bytes(raw)["In-Reply-To"]
+                     for _, _, raw in dovecot.messages(setup["user"].user, "Drafts"))
+    assert len(drafts) == BURST + 1 and set(drafts.values()) == {1}
