@@ -68,6 +68,7 @@ class Watcher:
         while True:
             started = time.monotonic()
             lock = None
+            imap_fault = True
             try:
                 lock = await self.store.lock_mailbox(self.mb.name)
                 if lock is None:
@@ -77,6 +78,7 @@ class Watcher:
                 await self._session(lock)
             except RecruiterError as exc:
                 self.last_error = str(exc)
+                imap_fault = getattr(exc, "dependency", "") != "db"  # the store, not the mailbox, failed
                 self.log.warning("imap.disconnected", error=str(exc))
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -88,7 +90,8 @@ class Watcher:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError  # an error while closing must not swallow our cancellation
-            await self._report(False)
+            if imap_fault:
+                await self._report(False)
             if time.monotonic() - started > 2 * MAX_BACKOFF:
                 backoff = 1.0
             delay = backoff * (1 + random.random() * 0.2)

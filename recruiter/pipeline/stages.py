@@ -11,6 +11,7 @@ retry or a restart after a crash resumes without doing anything twice.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -215,8 +216,26 @@ async def notify(deps: Deps, job: Job) -> str:
         ref = await deps.notifier.send_card(text, buttons)
         job.log.info("notify.sent", ref=ref)
         effects.append((effect_key, "notify", ref))
+        # Telegram cannot be asked whether a card was sent: record it patiently, or the retry sends it twice.
+        await _patiently(lambda: _finish(deps, job, DONE, effects=effects), job)
+        return FINISHED
     await _finish(deps, job, DONE, effects=effects)
     return FINISHED
+
+
+async def _patiently(write: Callable[[], Awaitable[None]], job: Job, *, tries: int = 8) -> None:
+    """Retry a store write after a side effect that cannot be looked up, through a short database outage."""
+    delay = 0.5
+    for attempt in range(1, tries + 1):
+        try:
+            await write()
+            return
+        except TransientError as exc:
+            if attempt == tries:
+                raise
+            job.log.error("store.write_retry", attempt=attempt, error=str(exc), retry_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def _finish(deps: Deps, job: Job, state: str, *, effects: list[tuple[str, str, str]] | None = None,

@@ -62,9 +62,19 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Claim and process until ``stop`` is set; running messages finish their current stage."""
+        outage = 0.0
         while not stop.is_set():
             self._wake.clear()
-            handled = await self.run_once()
+            try:
+                handled = await self.run_once()
+                outage = 0.0
+            except TransientError as exc:
+                # The store is unreachable: keep the service up and look again soon.
+                outage = min(30.0, max(0.5, outage * 2))
+                log.error("worker.store_unavailable", error=str(exc), retry_in=outage)
+                handled = 0
+                await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=outage)
+                continue
             if handled:
                 continue
             waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -90,8 +100,11 @@ class Worker:
 
     async def process(self, message_id: int) -> None:
         """Run the message's remaining stages; record a failure as a retry or a dead letter."""
-        store = self.deps.store
-        row = await store.get(message_id, with_raw=True)
+        try:
+            row = await self.deps.store.get(message_id, with_raw=True)
+        except TransientError as exc:
+            log.error("worker.cannot_load", message=message_id, error=str(exc))  # the lease will expire
+            return
         if row is None or row.lease_owner != self.owner:
             return
         with structlog.contextvars.bound_contextvars(message=message_id, key=row.key, mailbox=row.mailbox):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import traceback as tb
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -119,19 +119,21 @@ class Store:
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[AsyncSession]:
-        try:
+        """A write transaction; a database that cannot be reached raises DependencyUnavailable."""
+        with _unavailable_as_transient():
             if self._write_lock is None:
                 async with self._sessions.begin() as session:
                     yield session
             else:
                 async with self._write_lock, self._sessions.begin() as session:
                     yield session
-        except DBAPIError as exc:
-            if exc.connection_invalidated or _is_unavailable(exc):
-                raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
-            raise
-        except OSError as exc:
-            raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only session with the same error translation as ``_tx``."""
+        with _unavailable_as_transient():
+            async with self._sessions() as session:
+                yield session
 
     async def lock_mailbox(self, mailbox: str) -> MailboxLock | None:
         """Try to become the one watcher of ``mailbox`` among replicas (a PostgreSQL advisory lock held
@@ -141,16 +143,14 @@ class Store:
             return MailboxLock(None)
         key = int.from_bytes(hashlib.sha256(f"recruiter-responder:watcher:{mailbox}".encode()).digest()[:8],
                              "big", signed=True)
-        try:
+        with _unavailable_as_transient():
             connection = await self.engine.connect()
-        except (DBAPIError, OSError) as exc:
-            raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
-        try:
-            got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
-            await connection.commit()  # the session-level lock outlives the transaction
-        except BaseException:
-            await connection.close()
-            raise
+            try:
+                got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+                await connection.commit()  # the session-level lock outlives the transaction
+            except BaseException:
+                await connection.close()
+                raise
         if got:
             return MailboxLock(connection)
         await connection.close()
@@ -186,13 +186,13 @@ class Store:
 
     async def has_key(self, key: str) -> bool:
         """True when a mail with this key is stored."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             found = await session.execute(select(Message.id).where(Message.key == key))
             return found.first() is not None
 
     async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
         """(uidvalidity, last_uid) of a mailbox, or None before its first start."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             row = await session.get(MailboxCheckpoint, mailbox)
             return None if row is None else (row.uidvalidity, row.last_uid)
 
@@ -261,14 +261,14 @@ class Store:
 
     async def count_waiting(self) -> int:
         """Messages not yet in a terminal state."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             return int(await session.scalar(
                 select(func.count()).select_from(Message).where(Message.state.in_(DUE_STATES))
             ) or 0)
 
     async def get(self, message_id: int, *, with_raw: bool = False) -> Message | None:
         """One message row (raw bytes only when asked)."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             query = select(Message).where(Message.id == message_id)
             if with_raw:
                 query = query.options(undefer(Message.raw))
@@ -276,7 +276,7 @@ class Store:
 
     async def effect(self, key: str) -> str | None:
         """The recorded reference of a side effect, or None if it never happened."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             found = await session.execute(select(SideEffect.ref).where(SideEffect.key == key))
             return found.scalar_one_or_none()
 
@@ -403,7 +403,7 @@ class Store:
 
     async def list_messages(self, *, state: str | None = None, limit: int | None = None) -> list[Message]:
         """Stored messages, oldest first, without raw bytes."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             query = select(Message).order_by(Message.id)
             if state:
                 query = query.where(Message.state == state)
@@ -413,13 +413,13 @@ class Store:
 
     async def counts_by_state(self) -> dict[str, int]:
         """How many messages are in each state."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             rows = await session.execute(select(Message.state, func.count()).group_by(Message.state))
             return {state: count for state, count in rows.tuples()}
 
     async def effects_for(self, message_id: int) -> list[SideEffect]:
         """Every recorded side effect of one message."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             rows = await session.execute(
                 select(SideEffect).where(SideEffect.message_id == message_id).order_by(SideEffect.id)
             )
@@ -427,11 +427,24 @@ class Store:
 
     async def attempts_for(self, message_id: int) -> list[Attempt]:
         """The failure history of one message."""
-        async with self._sessions() as session:
+        async with self._read() as session:
             rows = await session.execute(
                 select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.id)
             )
             return list(rows.scalars())
+
+
+@contextmanager
+def _unavailable_as_transient() -> Iterator[None]:
+    """Connection-level database failures become DependencyUnavailable(dependency="db")."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if exc.connection_invalidated or _is_unavailable(exc):
+            raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
+        raise
+    except OSError as exc:
+        raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
 
 
 def _is_unavailable(exc: DBAPIError) -> bool:
