@@ -16,16 +16,14 @@ Triage
     every ``probe_seconds`` (default 60 s); the others wait without burning attempts.
 
 Recovery and flapping
-    The first success unpauses triage at once, but the recovery message is held back until the
-    success has lasted ``flap_seconds`` (default 300 s): if the failures reach ``alert_after`` again
-    within that window it is the same incident — it reopens silently, with no new alert. So an outage
-    that flaps gives exactly one alert and exactly one recovery message, and the owner is never told
-    "recovered" while it is still down. The recovery message (sent by :meth:`Incidents.tick`, or by
-    the success itself when ``flap_seconds`` is 0) gives the outage's length (first failure to the
-    last first success) and how many messages were processed late: the ``waiting`` count at that
-    last first success — every message waiting then was held back by the outage and is processed
-    after it (counting messages after the fact would report 0 or 1, because the recovery is noticed
-    on the first of them).
+    The first success unpauses triage and sends the one recovery message at once: the outage's
+    length (first failure to that success) and how many messages were processed late — the
+    ``waiting`` count at that success, every message then waiting having been held back by the
+    outage (counting them after the fact would report 0 or 1, because the recovery is noticed on the
+    first of them). The incident stays on file for ``flap_seconds`` (default 300 s): if the failures
+    reach ``alert_after`` again within it, it is the same incident — it reopens silently, with no new
+    alert and, when it recovers again, no second recovery message (reminders still go out while it
+    stays open). So an outage that flaps gives exactly one alert and exactly one recovery message.
 
 Reminders
     While an incident stays open, :meth:`Incidents.tick` sends a reminder ``remind_seconds`` (default
@@ -35,8 +33,8 @@ IMAP
     :meth:`Incidents.imap_state` records each mailbox watcher's connection attempts. A mailbox that
     has not connected for ``imap_alert_after`` seconds (from its first failure; checked on every call
     and in :meth:`Incidents.tick`) gets one alert naming it and its last error; reconnecting sends one
-    recovery message, with the same ``flap_seconds`` hold: losing the connection again within it
-    reopens the incident silently. Reminders work as for triage.
+    recovery message; losing the connection again within ``flap_seconds`` reopens the incident
+    silently. Reminders work as for triage.
 
 Delivery
     Messages go out in order from a queue. A ``TransientError`` from the notifier (Telegram down, 5xx,
@@ -85,6 +83,7 @@ class _Outage:
     recovered_at: float | None = None  # first success of a recovery not yet confirmed
     late: int | None = None  # messages waiting at ``recovered_at``
     told_at: float | None = None  # last alert or reminder delivered: reminders count from here
+    recovery_told: bool = False  # the one recovery message of this incident has been queued
 
     @property
     def open(self) -> bool:
@@ -316,6 +315,9 @@ class Incidents:
         outage.recovered_at, outage.late = now, late
         log.info("alert.recovering", key=outage.key, outage_seconds=now - outage.since,
                  confirm_in=self.flap_seconds)
+        if not outage.recovery_told:  # the first success tells the owner; a relapse stays silent
+            outage.recovery_told = True
+            self._queue(outage.key, "recovery", _recovery_text(outage, now))
 
     def _reopen(self, outage: _Outage, now: float) -> None:
         """The recovery did not hold for ``flap_seconds``: the same incident goes on, silently."""
@@ -331,7 +333,6 @@ class Incidents:
             if outage.recovered_at is None or now - outage.recovered_at < self.flap_seconds:
                 continue
             del self._outages[key]
-            self._queue(key, "recovery", _recovery_text(outage, outage.recovered_at))
             log.info("alert.recovered", key=key, since=_iso(outage.since), recovered=_iso(outage.recovered_at),
                      outage_seconds=outage.recovered_at - outage.since, late=outage.late)
 

@@ -26,10 +26,10 @@ from tests.test_service_e2e import Service, cli, stored, wait_for
 BURST = 12
 
 
-@pytest.fixture
-def setup(
+def service_env(
     tmp_path: Path, db_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
-) -> Iterator[dict[str, Any]]:
+) -> dict[str, str]:
+    """The environment of a `recruiter run` on one Dovecot mailbox, the fake LLM and Bot API, fast timings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "LLAMA_", "TELEGRAM_", "CALDAV_"))}
     env.update({
         "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": imap_user.host, "IMAP_ME_PORT": str(imap_user.port),
@@ -42,6 +42,14 @@ def setup(
         "LOG_FORMAT": "json", "POLL_SECONDS": "0.3", "LEASE_SECONDS": "5", "RETRY_BASE_SECONDS": "0.5",
         "RETRY_MAX_SECONDS": "2", "IMAP_TIMEOUT_SECONDS": "5",
     })
+    return env
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path, db_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> Iterator[dict[str, Any]]:
+    env = service_env(tmp_path, db_url, imap_user, fake_llm, fake_telegram)
     assert cli(env, tmp_path, "migrate").returncode == 0
     yield {"env": env, "cwd": tmp_path, "user": imap_user}
 

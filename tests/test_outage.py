@@ -29,7 +29,7 @@ def cards(fake_telegram: FakeTelegram) -> list[dict[str, Any]]:
 def test_llm_502_burst_then_recovery(
     setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
 ) -> None:
-    setup["env"].update({"TRIAGE_ALERT_AFTER": "5", "ALERT_PROBE_SECONDS": "1", "ALERT_FLAP_SECONDS": "0",
+    setup["env"].update({"TRIAGE_ALERT_AFTER": "5", "ALERT_PROBE_SECONDS": "1",
                          "LLM_BREAKER_PROBE_SECONDS": "1"})
     fake_llm.fail_all(502)
     service = start(setup)

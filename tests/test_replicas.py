@@ -5,7 +5,6 @@ standby takes over when the watcher is killed."""
 from __future__ import annotations
 
 import email
-import os
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import card_ids, finished
+from tests.test_crash import card_ids, finished, service_env
 from tests.test_service_e2e import Service, cli, wait_for
 
 BURST = 10
@@ -28,16 +27,8 @@ BURST = 10
 def setup(
     tmp_path: Path, pg_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> Iterator[dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "LLAMA_", "TELEGRAM_", "CALDAV_"))}
-    env.update({
-        "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": imap_user.host, "IMAP_ME_PORT": str(imap_user.port),
-        "IMAP_ME_USER": imap_user.user, "IMAP_ME_PASS": imap_user.password, "IMAP_ME_TLS": "none",
-        "DB_CONNECTION_STRING": pg_url,
-        "LLAMA_SWAP_URL": fake_llm.url, "LLAMA_SWAP_MODEL": "qwen3-8b", "LLM_CONCURRENCY": "2",
-        "TELEGRAM_BOT_TOKEN": fake_telegram.token, "TELEGRAM_CHAT_ID": "7",
-        "TELEGRAM_API_BASE_URL": fake_telegram.base_url, "WEBHOOK_BEARER_TOKEN": "replica-secret-1",
-        "ICS_DIR": str(tmp_path / "events"), "LOG_FORMAT": "json", "POLL_SECONDS": "0.2", "LEASE_SECONDS": "5",
-    })
+    env = service_env(tmp_path, pg_url, imap_user, fake_llm, fake_telegram)
+    env.update({"LLM_CONCURRENCY": "2", "POLL_SECONDS": "0.2"})
     assert cli(env, tmp_path, "migrate").returncode == 0
     yield {"env": env, "cwd": tmp_path, "user": imap_user}
 
