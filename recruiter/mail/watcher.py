@@ -217,8 +217,8 @@ class Watcher:
             raw = raws.get(uid)
             if raw is None:  # expunged between SEARCH and FETCH
                 continue
-            new = describe(raw, mailbox=self.mb.name, folder=self.mb.folder,
-                           uidvalidity=self._uidvalidity, uid=uid)
+            new = await asyncio.to_thread(describe, raw, mailbox=self.mb.name, folder=self.mb.folder,
+                                          uidvalidity=self._uidvalidity, uid=uid)
             message_id = await self.store.add_message(new)
             self.log.info("mail.received" if message_id else "mail.duplicate", uid=uid, key=new.key,
                           message=message_id)

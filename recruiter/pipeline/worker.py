@@ -117,7 +117,8 @@ class Worker:
         renewer = asyncio.create_task(self._renew(message_id))
         try:
             try:
-                mail = parse_message(row.raw, max_text_chars=self.max_text_chars)
+                # Parsing a large mail takes seconds of CPU: keep the event loop (IDLE, leases) responsive.
+                mail = await asyncio.to_thread(parse_message, row.raw, max_text_chars=self.max_text_chars)
             except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
                 raise UnparseableMail(f"cannot parse message: {exc}") from exc
             job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
