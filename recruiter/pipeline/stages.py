@@ -216,10 +216,8 @@ async def notify(deps: Deps, job: Job) -> str:
         ref = await deps.notifier.send_card(text, buttons)
         job.log.info("notify.sent", ref=ref)
         effects.append((effect_key, "notify", ref))
-        # Telegram cannot be asked whether a card was sent: record it patiently, or the retry sends it twice.
-        await _patiently(lambda: _finish(deps, job, DONE, effects=effects), job)
-        return FINISHED
-    await _finish(deps, job, DONE, effects=effects)
+    # Telegram cannot be asked whether a card was sent: record it patiently, or a retry sends it twice.
+    await _patiently(lambda: _finish(deps, job, DONE, effects=effects), job)
     return FINISHED
 
 
