@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import signal
+import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 import structlog
+import uvicorn
 
 from recruiter.calendar import CalDavCalendar, CalendarSink, IcsDirCalendar
 from recruiter.errors import ConfigError
@@ -29,6 +32,7 @@ from recruiter.pipeline.worker import Worker
 from recruiter.settings import Settings
 from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store
+from recruiter.web import make_app
 
 log = structlog.get_logger()
 FILE_MAILBOX = "file"
@@ -182,6 +186,10 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
                 for mb in settings.mailboxes]
     tasks = {asyncio.create_task(w.run(), name=f"watcher:{w.mb.name}") for w in watchers}
     tasks.add(asyncio.create_task(_ticker(incidents), name="incidents"))
+    app = make_app(runtime.store, watchers, runtime.llm, incidents, stale_seconds=settings.imap_stale_seconds)
+    http = _HttpServer(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
+                                      access_log=False, lifespan="off"))
+    tasks.add(asyncio.create_task(http.serve(), name="http"))
     worker_task = asyncio.create_task(runtime.worker.run(stop), name="worker")
     tasks.add(worker_task)
     stopper = asyncio.create_task(stop.wait(), name="stop")
@@ -197,6 +205,7 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
         stop.set()
         await _finish(worker_task, shutdown_grace)
     finally:
+        http.should_exit = True
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
@@ -205,6 +214,20 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
         await runtime.aclose()
         log.info("service.stopped", code=code)
     return code
+
+
+class _HttpServer(uvicorn.Server):
+    """uvicorn without its own signal handling: SIGTERM belongs to the service's lifecycle."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        for server in self.servers:
+            for sock in server.sockets:
+                log.info("http.listening", address=str(sock.getsockname()))
 
 
 async def _ticker(incidents: Incidents, every: float = 5.0) -> None:

@@ -94,6 +94,8 @@ class Settings:
     retry_max_attempts: int = 10
     lease_seconds: float = 300.0
     poll_seconds: float = 5.0
+    http_host: str = "0.0.0.0"  # noqa: S104 — a container's port is reached through its Service
+    http_port: int = 8080
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -293,6 +295,8 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         retry_max_attempts=env.integer("RETRY_MAX_ATTEMPTS", 10, minimum=1),
         lease_seconds=env.number("LEASE_SECONDS", 300.0, minimum=5),
         poll_seconds=env.number("POLL_SECONDS", 5.0, minimum=0.05),
+        http_host=env.text("HTTP_HOST", "0.0.0.0"),  # noqa: S104
+        http_port=env.integer("HTTP_PORT", 8080, minimum=0),
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
         log_format=env.choice("LOG_FORMAT", "auto", ("auto", "json", "console")),  # type: ignore[arg-type]
     )

@@ -40,7 +40,7 @@ def service_env(
         "TELEGRAM_API_BASE_URL": fake_telegram.base_url, "WEBHOOK_BEARER_TOKEN": "crash-secret-1",
         "ICS_DIR": str(tmp_path / "events"),
         "LOG_FORMAT": "json", "POLL_SECONDS": "0.3", "LEASE_SECONDS": "5", "RETRY_BASE_SECONDS": "0.5",
-        "RETRY_MAX_SECONDS": "2", "IMAP_TIMEOUT_SECONDS": "5",
+        "RETRY_MAX_SECONDS": "2", "IMAP_TIMEOUT_SECONDS": "5", "HTTP_PORT": "0", "HTTP_HOST": "127.0.0.1",
     })
     return env
 

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import httpx
 import pytest
 
 from recruiter.links import verify_link
 from tests.mailfactory import make_mail
-from tests.servers.dovecot import Dovecot, ImapUser
+from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.radicale import Radicale
@@ -109,6 +110,7 @@ def world(
         "CALDAV_CALENDAR": calendar,
         "CALLBACK_BASE_URL": "https://rr.example.org", "WEBHOOK_BEARER_TOKEN": SECRET,
         "LOG_FORMAT": "json", "POLL_SECONDS": "0.5", "IMAP_TIMEOUT_SECONDS": "5",
+        "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(free_port()),
     })
     for name, user in (("ME", me), ("SPAM", spam)):
         env.update({f"IMAP_{name}_HOST": user.host, f"IMAP_{name}_PORT": str(user.port),
@@ -220,6 +222,23 @@ def test_pipeline_end_to_end_on_real_servers(
         events = radicale.events(world["calendar"])
         assert len(events) == 2
         assert all(b"STATUS:TENTATIVE" in e for e in events)
+
+        # HTTP: alive, ready (store answers, both watchers fresh), metrics by state.
+        base = f"http://127.0.0.1:{env['HTTP_PORT']}"
+        assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
+        ready = httpx.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert set(ready.json()["checks"]) == {"store", "imap:me", "imap:spam"}
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+        assert 'recruiter_messages{state="done"} 5.0' in metrics
+        assert "recruiter_dlq_size 0.0" in metrics
+        assert 'recruiter_imap_connected{mailbox="me"} 1.0' in metrics
+
+        # The server stops: readiness says which dependency is failing.
+        dovecot.stop()
+        wait_for(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 503, what="not ready")
+        assert httpx.get(f"{base}/readyz", timeout=5).json()["checks"]["imap:me"]["ok"] is False
+        dovecot.start()
 
         # The server restarts; mail delivered after it is still processed.
         dovecot.restart()

@@ -8,7 +8,7 @@ import traceback as tb
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, event, func, select, text, update
@@ -410,6 +410,20 @@ class Store:
             if limit:
                 query = query.limit(limit)
             return list((await session.execute(query)).scalars())
+
+    async def dlq_stats(self) -> tuple[int, float]:
+        """(dead messages, seconds since the oldest of them died; 0 when there is none)."""
+        async with self._read() as session:
+            count, oldest = (await session.execute(
+                select(func.count(), func.min(Message.updated_at)).where(Message.state == DEAD)
+            )).one()
+        if not count or oldest is None:
+            return 0, 0.0
+        if isinstance(oldest, str):  # SQLite hands aggregates back without the column type
+            oldest = datetime.fromisoformat(oldest)
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(count), max(0.0, (utcnow() - oldest).total_seconds())
 
     async def counts_by_state(self) -> dict[str, int]:
         """How many messages are in each state."""
