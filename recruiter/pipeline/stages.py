@@ -204,8 +204,17 @@ async def calendar(deps: Deps, job: Job) -> str:
 async def notify(deps: Deps, job: Job) -> str:
     """One Telegram card with signed Send / Decline / Ignore links."""
     assert job.triage is not None
-    effect_key = f"{job.key}:notify"
+    effect_key, intent_key = f"{job.key}:notify", f"{job.key}:notify-intent"
     effects = []
+    if await deps.store.effect(effect_key) is None and await deps.store.effect(intent_key) is not None:
+        # The process died while sending: Telegram cannot be asked whether the card arrived. Never send
+        # twice; say so loudly instead (the draft is in Drafts either way).
+        job.log.error("notify.uncertain", note="the service died while sending this card; not sent again")
+        effects.append((effect_key, "notify", "uncertain"))
+        await _patiently(lambda: _finish(deps, job, DONE, effects=effects,
+                                         last_error="card may not have arrived: the service died while sending"),
+                         job)
+        return FINISHED
     if await deps.store.effect(effect_key) is None:
         links = card_links(deps.links.base_url, deps.links.secret, job.row.id, now=deps.clock(),
                            ttl_seconds=deps.links.ttl_seconds)
@@ -213,7 +222,13 @@ async def notify(deps: Deps, job: Job) -> str:
                            tier=job.tier or (job.row.triage_tier or ""))
         buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
                    Button("🙈 Ignore", links["ignore"])]
-        ref = await deps.notifier.send_card(text, buttons)
+        await deps.store.advance(job.row.id, job.owner, effects=[(intent_key, "notify-intent", "")])
+        try:
+            ref = await deps.notifier.send_card(text, buttons)
+        except BaseException:
+            # Telegram refused or could not be reached: nothing was shown, a retry may send.
+            await deps.store.forget_effect(intent_key)
+            raise
         job.log.info("notify.sent", ref=ref)
         effects.append((effect_key, "notify", ref))
     # Telegram cannot be asked whether a card was sent: record it patiently, or a retry sends it twice.
@@ -238,9 +253,10 @@ async def _patiently(write: Callable[[], Awaitable[None]], job: Job, *, tries: i
 
 async def _finish(deps: Deps, job: Job, state: str, *, effects: list[tuple[str, str, str]] | None = None,
                   **fields: Any) -> None:
+    fields.setdefault("last_error", None)
     await deps.store.advance(
         job.row.id, job.owner, effects=effects or (), state=state, stage=FINISHED, lease_owner=None,
-        lease_expires_at=None, last_error=None, **fields,
+        lease_expires_at=None, **fields,
     )
     job.log.info("message.finished", state=state)
 

@@ -280,6 +280,11 @@ class Store:
             found = await session.execute(select(SideEffect.ref).where(SideEffect.key == key))
             return found.scalar_one_or_none()
 
+    async def forget_effect(self, key: str) -> None:
+        """Drop a side-effect record (an intent whose action is known not to have happened)."""
+        async with self._tx() as session:
+            await session.execute(delete(SideEffect).where(SideEffect.key == key))
+
     async def advance(
         self,
         message_id: int,
