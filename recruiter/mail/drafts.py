@@ -16,9 +16,8 @@ from typing import Protocol
 import aioimaplib
 
 from recruiter.mail import imap
+from recruiter.mail.compose import KEY_HEADER, find_header_value
 from recruiter.settings import MailboxSettings
-
-KEY_HEADER = "X-Recruiter-Key"
 
 
 class DraftSink(Protocol):
@@ -64,10 +63,10 @@ class DirDrafts:
 
 
 def _key_of(raw: bytes) -> str:
-    match = re.search(rb"^" + KEY_HEADER.encode() + rb":\s*(.+?)\r?$", raw, re.MULTILINE | re.IGNORECASE)
-    if not match:
+    key = find_header_value(raw, KEY_HEADER)
+    if not key:
         raise ValueError(f"draft has no {KEY_HEADER} header")
-    return match.group(1).decode("utf-8", "replace").strip()
+    return key.strip()
 
 
 class ImapDrafts:

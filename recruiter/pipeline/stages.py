@@ -206,7 +206,8 @@ async def notify(deps: Deps, job: Job) -> str:
     assert job.triage is not None
     effect_key, intent_key = f"{job.key}:notify", f"{job.key}:notify-intent"
     effects = []
-    if await deps.store.effect(effect_key) is None and await deps.store.effect(intent_key) is not None:
+    sent = await deps.store.effect(effect_key)
+    if sent is None and await deps.store.effect(intent_key) is not None:
         # The process died while sending: Telegram cannot be asked whether the card arrived. Never send
         # twice; say so loudly instead (the draft is in Drafts either way).
         job.log.error("notify.uncertain", note="the service died while sending this card; not sent again")
@@ -215,7 +216,7 @@ async def notify(deps: Deps, job: Job) -> str:
                                          last_error="card may not have arrived: the service died while sending"),
                          job)
         return FINISHED
-    if await deps.store.effect(effect_key) is None:
+    if sent is None:
         links = card_links(deps.links.base_url, deps.links.secret, job.row.id, now=deps.clock(),
                            ttl_seconds=deps.links.ttl_seconds)
         text = render_card(mail=job.mail, triage=job.triage, draft=job.draft or "", mailbox=job.row.mailbox,
