@@ -16,14 +16,16 @@ import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
-from caldav.aio import AsyncDAVClient
 from caldav.lib import error as caldav_error
 
 from recruiter.errors import DependencyUnavailable, PermanentError, RecruiterError
 from recruiter.ics import build_event, event_uid
+
+if TYPE_CHECKING:  # caldav.aio and its HTTP client weigh ~15 MB: loaded only when CalDAV is configured
+    from caldav.aio import AsyncDAVClient
 
 __all__ = [
     "CalDavCalendar", "CalendarSink", "IcsDirCalendar", "build_event", "event_uid", "safe_file_name",
@@ -157,6 +159,8 @@ class CalDavCalendar:
 
     def _get_client(self) -> AsyncDAVClient:
         if self._client is None:
+            from caldav.aio import AsyncDAVClient
+
             self._client = AsyncDAVClient(
                 url=self.url,
                 username=self._username,

@@ -14,12 +14,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from recruiter import backtest_cli
 from recruiter.errors import ConfigError, RecruiterError
 from recruiter.log import configure_logging
+from recruiter.replay_cli import replay as replay_command
 from recruiter.settings import Settings, load_settings
 from recruiter.store.repo import Store
+from recruiter.views import message_detail, message_json
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# No locals in tracebacks: they would print the database URL with its password (older typer showed them).
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 T = TypeVar("T")
 
 
@@ -112,6 +116,29 @@ def messages(
     Console().print(table)
 
 
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="The whole report as one JSON object.")] = False,
+    url: Annotated[str | None, typer.Option(help="The running service (default RECRUITER_API_URL).")] = None,
+) -> None:
+    """Mailboxes, queue, DLQ, breakers and last triage of the running service; exit 1 when it is not ready.
+
+    Asks the service's `GET /api/status` (bearer WEBHOOK_BEARER_TOKEN). When the service cannot be
+    reached, shows what the store alone knows and exits 1.
+    """
+    from recruiter.status import fetch_status, render_status
+
+    settings = _settings()
+    report = _run(fetch_status(settings, url or settings.api_url))
+    if as_json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_status(report, Console())
+    raise typer.Exit(0 if report.get("ready") else 1)
+
+
+app.command("replay")(replay_command)  # recruiter/replay_cli.py
+
 dlq = typer.Typer(no_args_is_help=True, help="The dead-letter queue: messages that could not be processed.")
 app.add_typer(dlq, name="dlq")
 
@@ -158,17 +185,7 @@ def dlq_show(message_id: Annotated[int, typer.Argument(help="Message id.")]) -> 
 
     async def load(store: Store) -> dict[str, Any] | None:
         message = await store.get(message_id)
-        if message is None:
-            return None
-        view = message_json(message)
-        view["history"] = [
-            {"at": a.at.isoformat(), "stage": a.stage, "error_class": a.error_class, "error": a.error,
-             "traceback": a.traceback}
-            for a in await store.attempts_for(message_id)
-        ]
-        effects = await store.effects_for(message_id)
-        view["side_effects"] = [{"key": e.key, "kind": e.kind, "ref": e.ref} for e in effects]
-        return view
+        return None if message is None else await message_detail(store, message)
 
     view = _with_store(load)
     if view is None:
@@ -223,29 +240,7 @@ def dlq_purge(
     typer.echo(f"purged {_with_store(go)} dead message(s)")
 
 
-def message_json(message: Any) -> dict[str, Any]:
-    """The public JSON view of one stored message."""
-    return {
-        "id": message.id,
-        "mailbox": message.mailbox,
-        "message_id": message.message_id,
-        "key": message.key,
-        "subject": message.subject,
-        "from": message.from_addr,
-        "state": message.state,
-        "stage": message.stage,
-        "is_recruiter": message.is_recruiter,
-        "skip_reason": message.skip_reason,
-        "triage_tier": message.triage_tier,
-        "triage": message.triage,
-        "attempts": message.attempts,
-        "last_error": message.last_error,
-        "dead_reason": message.dead_reason,
-        "updated_at": message.updated_at.isoformat() if message.updated_at else None,
-        "received_at": message.received_at.isoformat() if message.received_at else None,
-        "uid": message.uid,
-        "source": message.source,
-    }
+app.command("backtest")(backtest_cli.command)
 
 
 def main() -> None:

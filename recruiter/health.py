@@ -217,7 +217,8 @@ class Incidents:
             *self._triage_facts(since, now, waiting),
             f"Failures in a row: {self._streak}",
             "",
-            f"Triage is paused; one message is retried every {_duration(self.probe_seconds)}. "
+            f"Until it recovers, the rules tier triages new mail and drafts wait (each recruiter mail gets a "
+            f"card saying its draft is pending); the LLM is probed every {_duration(self.probe_seconds)}. "
             f"A reminder follows every {_duration(self.remind_seconds)} while it lasts, "
             "and one message when it recovers.",
         ])

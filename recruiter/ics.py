@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 
 from recruiter.llm.schema import Meeting, TriageResult
+from recruiter.mail.invite import Invitation
 from recruiter.mail.parse import ParsedMail
 
 PRODID = "-//recruiter-responder//calendar stage//EN"
@@ -132,4 +133,73 @@ def build_event(
     cal.add_missing_timezones(
         first_date=date(start.year - 1, 1, 1), last_date=date(end.year + 2, 1, 1)
     )
+    return bytes(cal.to_ical())
+
+
+def _invitation_times(invitation: Invitation) -> tuple[date | datetime, date | datetime, icalendar.Timezone | None]:
+    """DTSTART/DTEND as the invitation wrote them: dates, floating, UTC, a named zone, or a zone only the
+    invitation defined (written as its UTC offset at the start, with a small VTIMEZONE)."""
+    start, end = invitation.start, invitation.end
+    if not isinstance(start, datetime) or not isinstance(end, datetime) or start.tzinfo is None:
+        return start, end, None
+    zone, fixed_vtz = _in_meeting_zone(start)
+    return start.astimezone(zone), end.astimezone(zone), fixed_vtz
+
+
+def _organizer(invitation: Invitation, mail: ParsedMail) -> str:
+    if invitation.organizer:
+        name = _text(invitation.organizer_name)
+        return f"{name} <{_text(invitation.organizer)}>" if name else _text(invitation.organizer)
+    return _sender(mail)
+
+
+def build_invitation_event(
+    *,
+    uid: str,
+    invitation: Invitation,
+    triage: TriageResult,
+    mail: ParsedMail,
+    now: datetime | None = None,
+) -> bytes:
+    """One VCALENDAR with one tentative VEVENT at the times of a calendar invitation in the mail.
+
+    The organizer goes in CONTACT and the description (not ORGANIZER: see the module docstring), and
+    our own ``uid`` replaces the invitation's, so accepting the real invitation in a mail client never
+    collides with this tentative copy."""
+    start, end, fixed_vtz = _invitation_times(invitation)
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    who = triage.company or mail.from_name or mail.from_addr or "recruiter"
+    summary = _text(invitation.summary or f"Call — {who}", 250)
+    lines = [
+        "Tentative: from the calendar invitation in a recruiter mail, not yet accepted.",
+        f"Organizer: {_organizer(invitation, mail) or 'unknown'}",
+        f"From: {_sender(mail) or 'unknown sender'}",
+        f"Subject: {_text(mail.subject)}",
+    ]
+    if invitation.tzid:
+        lines.append(f"Time zone: {_text(invitation.tzid)}")
+    if mail.message_id:
+        lines.append(f"Message-ID: {_text(mail.message_id)}")
+
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    if fixed_vtz is not None:
+        cal.add_component(fixed_vtz)
+    event = icalendar.Event()
+    for name, value in (("uid", uid), ("dtstamp", stamp), ("created", stamp), ("last-modified", stamp),
+                        ("dtstart", start), ("dtend", end), ("summary", summary),
+                        ("description", "\n".join(lines)), ("status", "TENTATIVE"),
+                        ("transp", "TRANSPARENT" if invitation.all_day else "OPAQUE")):
+        event.add(name, value)
+    event.add("categories", ["Recruiting"])
+    if invitation.location:
+        event.add("location", _text(invitation.location, 250))
+    contact = _organizer(invitation, mail)
+    if contact:
+        event.add("contact", contact)
+    cal.add_component(event)
+    if isinstance(start, datetime) and start.tzinfo is not None:
+        cal.add_missing_timezones(first_date=date(start.year - 1, 1, 1), last_date=date(start.year + 2, 1, 1))
     return bytes(cal.to_ical())

@@ -36,6 +36,15 @@ class Redactor:
         return event
 
 
+_process_redactor = Redactor(())
+
+
+def scrub(text: str) -> str:
+    """``text`` with every secret this process was configured with (see :func:`configure_logging`)
+    replaced by ***. For outputs other than logs: error texts and tracebacks written to the store."""
+    return _process_redactor.scrub(text)
+
+
 def configure_logging(
     *,
     level: str = "INFO",
@@ -46,7 +55,8 @@ def configure_logging(
     """Configure structlog (and stdlib logging of libraries) once for the process."""
     out = stream or sys.stderr
     json_lines = fmt == "json" or (fmt == "auto" and not out.isatty())
-    redactor = Redactor(secrets)
+    global _process_redactor
+    redactor = _process_redactor = Redactor(secrets)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -16,8 +16,10 @@ from typing import TextIO
 import structlog
 import uvicorn
 
+from recruiter.api import Replays
 from recruiter.calendar import CalDavCalendar, CalendarSink, IcsDirCalendar
-from recruiter.errors import ConfigError
+from recruiter.callbacks import build_actions, callback_router
+from recruiter.errors import ConfigError, TransientError
 from recruiter.health import Incidents
 from recruiter.llm.client import LLM
 from recruiter.llm.draft import Drafter, load_profile, profile_name
@@ -25,12 +27,14 @@ from recruiter.llm.triage import Triager
 from recruiter.mail.drafts import DirDrafts, DraftSink, ImapDrafts
 from recruiter.mail.sources import iter_paths
 from recruiter.mail.watcher import Watcher
+from recruiter.memory import tune_malloc
 from recruiter.notify.telegram import Notifier, StdoutNotifier, TelegramNotifier
 from recruiter.pipeline.ingest import describe
 from recruiter.pipeline.stages import Deps, Identity, Links
 from recruiter.pipeline.worker import Worker
 from recruiter.settings import Settings
 from recruiter.store.migrate import prepare_database
+from recruiter.store.models import utcnow
 from recruiter.store.repo import Store
 from recruiter.web import make_app
 
@@ -129,7 +133,7 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
     worker = Worker(deps, concurrency=concurrency, lease_seconds=settings.lease_seconds,
                     poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,
                     retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts,
-                    max_text_chars=settings.max_text_chars)
+                    max_text_chars=settings.max_text_chars, max_message_bytes=settings.max_message_bytes)
     alert_notifier = _alert_notifier(settings, notifier)
     deps.incidents = Incidents(
         alert_notifier, alert_after=settings.triage_alert_after, remind_seconds=settings.alert_remind_seconds,
@@ -168,6 +172,7 @@ async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: Te
 
 async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> int:
     """The service in the foreground until SIGTERM/SIGINT; returns the exit code."""
+    tune_malloc()  # before any helper thread exists: flat RSS in a small pod (recruiter.memory)
     await prepare_database(settings.db_url)
     runtime = await build_runtime(settings)
     stop = asyncio.Event()
@@ -186,7 +191,15 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
                 for mb in settings.mailboxes]
     tasks = {asyncio.create_task(w.run(), name=f"watcher:{w.mb.name}") for w in watchers}
     tasks.add(asyncio.create_task(_ticker(incidents), name="incidents"))
-    app = make_app(runtime.store, watchers, runtime.llm, incidents, stale_seconds=settings.imap_stale_seconds)
+    from recruiter.replay import api_runner  # replay imports this module
+
+    replays = Replays(api_runner(runtime))
+    tasks.add(asyncio.create_task(_digest_safety_net(runtime, replays), name="digests"))
+    app = make_app(runtime.store, watchers, runtime.llm, incidents, stale_seconds=settings.imap_stale_seconds,
+                   token=settings.webhook_token, replays=replays, wake=runtime.worker.wake,
+                   metrics=runtime.worker.metrics,
+                   callbacks=callback_router(build_actions(settings, runtime.store, runtime.notifier),
+                                             runtime.worker.deps.links.secret))
     http = _HttpServer(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                                       access_log=False, lifespan="off"))
     tasks.add(asyncio.create_task(http.serve(), name="http"))
@@ -206,6 +219,7 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
         await _finish(worker_task, shutdown_grace)
     finally:
         http.should_exit = True
+        await replays.aclose()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)
@@ -235,6 +249,31 @@ async def _ticker(incidents: Incidents, every: float = 5.0) -> None:
     while True:
         await asyncio.sleep(every)
         await incidents.tick()
+
+
+DIGEST_QUIET_SECONDS = 60.0
+
+
+async def _digest_safety_net(runtime: Runtime, replays: Replays, every: float = 30.0) -> None:
+    """Backlog mail whose replay stopped before telling it (Ctrl-C, a crash) still gets its digest lines.
+
+    A replay sends its own digests, at its own size, as its mail finishes; this only steps in when no
+    replay runs here, no backlog mail is unfinished, and the owed mail has been quiet for a minute."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            if replays.running is not None or await runtime.store.replay_unfinished():
+                continue
+            owed = await runtime.store.digest_owed()
+            if not owed or (utcnow() - max(m.updated_at for m in owed)).total_seconds() < DIGEST_QUIET_SECONDS:
+                continue
+            from recruiter.replay import send_owed_digests  # replay imports this module
+
+            report = await send_owed_digests(runtime, flush=True)
+            log.info("digest.safety_net", digests=report.digests, lines=report.lines, owed=report.owed,
+                     error=report.error)
+        except TransientError as exc:
+            log.warning("digest.safety_net_failed", error=str(exc))
 
 
 async def _finish(worker_task: asyncio.Task[None], grace: float) -> None:

@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import unquote
 
 from dotenv import dotenv_values
 
@@ -22,6 +23,7 @@ DEFAULT_TELEGRAM_BASE = "https://api.telegram.org/bot"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 ImapTls = Literal["ssl", "none"]
+SmtpTls = Literal["starttls", "ssl", "none"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class MailboxSettings:
     folder: str
     drafts: str | None  # None: the \\Drafts special-use folder, else "Drafts"
     address: str  # From address for drafts written in this mailbox
+    sent: str | None = None  # None: the \\Sent special-use folder, else "Sent"
 
     def __repr__(self) -> str:  # never show the password
         return f"MailboxSettings(name={self.name!r}, host={self.host!r}, port={self.port}, user={self.user!r})"
@@ -77,6 +80,15 @@ class Settings:
     caldav_user: str = ""
     caldav_password: str = field(default="", repr=False)
     caldav_calendar: str = "Recruiting"
+    smtp_host: str = ""  # empty: /cb/send and /cb/decline answer 503
+    smtp_port: int = 587
+    smtp_tls: SmtpTls = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_from_addr: str = ""
+    smtp_from_name: str = ""
+    smtp_ca_file: Path | None = None
+    smtp_timeout: float = 30.0
     ics_dir: Path = Path("events")
     drafts_dir: Path = Path("drafts")
     callback_base_url: str = "http://localhost:8080"
@@ -89,6 +101,8 @@ class Settings:
     imap_timeout: float = 30.0
     imap_stale_seconds: float = 30 * 60
     max_text_chars: int = 6000
+    replay_digest_size: int = 10
+    max_message_bytes: int = 25 * 1024 * 1024
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
     retry_max_attempts: int = 10
@@ -96,6 +110,7 @@ class Settings:
     poll_seconds: float = 5.0
     http_host: str = "0.0.0.0"  # noqa: S104 — a container's port is reached through its Service
     http_port: int = 8080
+    api_url: str = "http://127.0.0.1:8080"
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -107,11 +122,11 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for log redaction."""
-        values = [self.telegram_token, self.caldav_password, self.webhook_token]
+        values = [self.telegram_token, self.caldav_password, self.webhook_token, self.smtp_password]
         values += [m.password for m in self.mailboxes]
         values += [t.api_key for t in self.llm_tiers]
-        values += [_url_password(self.db_url)]
-        return tuple(v for v in values if v and len(v) >= 4)
+        values += [_url_password(self.db_url), unquote(_url_password(self.db_url))]  # as written and decoded
+        return tuple(dict.fromkeys(v for v in values if v and len(v) >= 4))
 
 
 def _url_password(url: str) -> str:
@@ -188,6 +203,7 @@ def _mailbox(env: _Env, name: str) -> MailboxSettings:
         folder=env.text(prefix + "FOLDER", "INBOX"),
         drafts=env.text(prefix + "DRAFTS") or None,
         address=env.text(prefix + "ADDRESS", user if "@" in user else env.text("SMTP_FROM_ADDR", user)),
+        sent=env.text(prefix + "SENT") or None,
     )
 
 
@@ -236,6 +252,25 @@ def _owner(env: _Env, mailboxes: tuple[MailboxSettings, ...]) -> tuple[Path | No
     return profile, frozenset(addresses)
 
 
+def _smtp(env: _Env) -> dict[str, Any]:
+    """The SMTP_* settings (none required: without SMTP_HOST the send and decline links answer 503)."""
+    host = env.text("SMTP_HOST")
+    tls = env.choice("SMTP_TLS", "starttls", ("starttls", "ssl", "none"))
+    ca_raw = env.text("SMTP_CA_FILE")
+    ca_file = Path(ca_raw).expanduser() if ca_raw else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError("SMTP_CA_FILE", f"no such file: {ca_file}")
+    user, password = env.text("SMTP_USER"), env.text("SMTP_PASSWORD")
+    if user and not password:
+        raise ConfigError("SMTP_PASSWORD", "is required when SMTP_USER is set")
+    return {
+        "smtp_host": host, "smtp_port": env.integer("SMTP_PORT", 465 if tls == "ssl" else 587, minimum=1),
+        "smtp_tls": tls, "smtp_user": user, "smtp_password": password,
+        "smtp_from_addr": env.text("SMTP_FROM_ADDR"), "smtp_from_name": env.text("SMTP_FROM_NAME"),
+        "smtp_ca_file": ca_file, "smtp_timeout": env.number("SMTP_TIMEOUT_SECONDS", 30.0, minimum=1),
+    }
+
+
 def _db_url(env: _Env) -> str:
     url = env.text("DB_CONNECTION_STRING", DEFAULT_DB)
     if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", url):
@@ -278,6 +313,7 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         caldav_user=env.text("CALDAV_USER"),
         caldav_password=env.text("CALDAV_PASSWORD"),
         caldav_calendar=env.text("CALDAV_CALENDAR", "Recruiting"),
+        **_smtp(env),
         ics_dir=Path(env.text("ICS_DIR", "events")),
         drafts_dir=Path(env.text("DRAFTS_DIR", "drafts")),
         callback_base_url=env.url("CALLBACK_BASE_URL", "http://localhost:8080"),
@@ -290,6 +326,8 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         imap_timeout=env.number("IMAP_TIMEOUT_SECONDS", 30.0, minimum=1),
         imap_stale_seconds=env.number("IMAP_STALE_SECONDS", 30 * 60, minimum=5),
         max_text_chars=env.integer("MAX_TEXT_CHARS", 6000, minimum=200),
+        replay_digest_size=env.integer("REPLAY_DIGEST_SIZE", 10, minimum=1),
+        max_message_bytes=env.integer("MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024),
         retry_base_seconds=env.number("RETRY_BASE_SECONDS", 30.0, minimum=0),
         retry_max_seconds=env.number("RETRY_MAX_SECONDS", 3600.0, minimum=0),
         retry_max_attempts=env.integer("RETRY_MAX_ATTEMPTS", 10, minimum=1),
@@ -297,6 +335,7 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         poll_seconds=env.number("POLL_SECONDS", 5.0, minimum=0.05),
         http_host=env.text("HTTP_HOST", "0.0.0.0"),  # noqa: S104
         http_port=env.integer("HTTP_PORT", 8080, minimum=0),
+        api_url=env.url("RECRUITER_API_URL", f"http://127.0.0.1:{env.integer('HTTP_PORT', 8080, minimum=0)}"),
         log_level=env.choice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper(),
         log_format=env.choice("LOG_FORMAT", "auto", ("auto", "json", "console")),  # type: ignore[arg-type]
     )

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.servers.postgres",
     "tests.servers.radicale",
     "tests.servers.fake_telegram",
+    "tests.servers.smtp",
 ]

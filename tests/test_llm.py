@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from recruiter.errors import DependencyUnavailable, InvalidAnswer, PermanentError
-from recruiter.llm.client import LLM
+from recruiter.llm.client import LLM, estimate_prompt_tokens, estimate_tokens
 from recruiter.llm.draft import Drafter, load_profile
 from recruiter.llm.triage import Triager, parse_answer
 from recruiter.mail.parse import parse_message
@@ -162,3 +163,56 @@ async def test_unusable_answers_after_repair_open_the_tier(two_tiers: LLM, fake_
     assert two_tiers.status()[0]["last_error"] == "triage answer does not fit the schema"
     assert (await two_tiers.chat(hello)).tier == "llama-swap-fallback"
     assert [r["model"] for r in fake_llm.requests] == ["qwen3-8b"] * 6 + ["qwen3-4b"]
+
+
+def _usage(client: LLM) -> dict[tuple[str, str, str], dict[str, Any]]:
+    return {(row["tier"], row["model"], row["outcome"]): row for row in client.usage_snapshot()}
+
+
+async def test_usage_counts_calls_tokens_and_latency_per_tier_and_outcome(two_tiers: LLM, fake_llm: FakeLLM) -> None:
+    fake_llm.script(FakeLLM.Status(502))
+    triaged = await Triager(two_tiers).triage(MAIL)  # llama-swap fails, the fallback answers
+    assert triaged.tier == "llama-swap-fallback"
+    usage = _usage(two_tiers)
+    assert set(usage) == {("llama-swap", "qwen3-8b", "error"), ("llama-swap-fallback", "qwen3-4b", "ok")}
+    error, ok = usage["llama-swap", "qwen3-8b", "error"], usage["llama-swap-fallback", "qwen3-4b", "ok"]
+    assert error["calls"] == 1 and error["prompt_tokens"] == 0 and error["seconds"] > 0
+    request = fake_llm.requests[1]
+    # The server's own usage figures are taken as they are (the fake counts about four characters a token).
+    assert ok["calls"] == 1 and ok["estimated_calls"] == 0
+    assert ok["prompt_tokens"] == sum(len(m["content"]) // 4 + 4 for m in request["messages"]) + 1
+    assert ok["completion_tokens"] > 0 and ok["seconds"] > 0
+    assert two_tiers.calls == 2  # the old counter still counts every HTTP call
+
+
+async def test_an_invalid_answer_counts_as_invalid_not_ok(llm: LLM, fake_llm: FakeLLM) -> None:
+    fake_llm.script(FakeLLM.Raw('{"is_recruiter": tru'))
+    await Triager(llm).triage(MAIL)  # the repair answers
+    usage = _usage(llm)
+    assert usage["llama-swap", "qwen3-8b", "invalid"]["calls"] == 1
+    assert usage["llama-swap", "qwen3-8b", "ok"]["calls"] == 1
+    assert usage["llama-swap", "qwen3-8b", "invalid"]["prompt_tokens"] > 0
+    fake_llm.script(FakeLLM.Raw("not json"), FakeLLM.Raw("still not json"))
+    with pytest.raises(InvalidAnswer):
+        await Triager(llm).triage(MAIL)
+    usage = _usage(llm)
+    assert usage["llama-swap", "qwen3-8b", "invalid"]["calls"] == 3
+    assert usage["llama-swap", "qwen3-8b", "ok"]["calls"] == 1
+    assert llm.calls == 4
+
+
+async def test_tokens_are_estimated_when_the_server_sends_no_usage(llm: LLM, fake_llm: FakeLLM) -> None:
+    content = json.dumps({"is_recruiter": False, "confidence": 0.9, "kind": "other", "company": None, "role": None,
+                          "location": None, "remote": "unknown", "compensation": None, "meetings": [],
+                          "summary": "x"})
+    completion = {"id": "c1", "object": "chat.completion", "created": 0, "model": "qwen3-8b",
+                  "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                               "finish_reason": "stop"}]}
+    fake_llm.script(FakeLLM.Status(200, completion))
+    messages = [{"role": "user", "content": "x" * 400}]
+    answer = await llm.chat(messages)
+    assert answer.estimated
+    assert answer.prompt_tokens == estimate_prompt_tokens(messages) == 104
+    assert answer.completion_tokens == estimate_tokens(content)
+    [row] = llm.usage_snapshot()
+    assert (row["outcome"], row["calls"], row["estimated_calls"], row["prompt_tokens"]) == ("ok", 1, 1, 104)

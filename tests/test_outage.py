@@ -1,6 +1,8 @@
 """The post-mortem replayed from the outside: the LLM answers 502 while a burst of recruiter mail arrives,
-then recovers. Exactly one alert naming the error, exactly one recovery message, every mail drafted and
-announced exactly once after recovery, nothing dead, and no attempts burned while paused."""
+then recovers. Exactly one alert naming the error, exactly one recovery message; meanwhile the rules tier
+triages and each recruiter mail gets one card saying its draft is pending; after recovery every mail is
+drafted once and its card edited into the full one (no second message), nothing dead, and no attempts
+burned while paused."""
 
 from __future__ import annotations
 
@@ -19,11 +21,19 @@ BURST = 8
 
 
 def alerts(fake_telegram: FakeTelegram) -> list[str]:
-    return [m["text"] for m in fake_telegram.messages() if not m.get("reply_markup")]
+    return [m["text"] for m in fake_telegram.messages() if not m.get("reply_markup") and "Draft:" not in m["text"]]
 
 
 def cards(fake_telegram: FakeTelegram) -> list[dict[str, Any]]:
     return [m for m in fake_telegram.messages() if m.get("reply_markup")]
+
+
+def pending_cards(fake_telegram: FakeTelegram) -> list[dict[str, Any]]:
+    return [m for m in fake_telegram.messages() if "Draft:" in m["text"] and "pending" in m["text"]]
+
+
+def completed_edits(fake_telegram: FakeTelegram) -> list[dict[str, Any]]:
+    return [e for e in fake_telegram.calls_to("editMessageText") if e.get("reply_markup")]
 
 
 def test_llm_502_burst_then_recovery(
@@ -43,10 +53,17 @@ def test_llm_502_burst_then_recovery(
         assert "502 Bad Gateway from llama-swap (qwen3-8b)" in alert
         assert "llama-swap" in alert
         wait_for(lambda: len(fake_llm.requests) >= 6, timeout=40, what="probes while paused")
+        # While paused the rules tier triages; each recruiter mail waits at the draft stage with one
+        # "draft pending" card (no buttons: there is nothing to send yet).
+        wait_for(lambda: len(pending_cards(fake_telegram)) == BURST, timeout=60, what="a pending card per mail")
         rows = stored(setup["env"], setup["cwd"])
         assert {r["state"] for r in rows} <= {"pending", "retry_wait"}
+        assert {r["stage"] for r in rows} == {"draft"}
+        assert {r["triage_tier"] for r in rows} == {"rules"}
         assert max(r["attempts"] for r in rows) <= 5  # paused messages do not burn attempts
         assert len(alerts(fake_telegram)) == 1  # no alert per failure
+        assert "rules tier" in alerts(fake_telegram)[0]
+        assert not cards(fake_telegram) and not dovecot.messages(setup["user"].user, "Drafts")
 
         fake_llm.fail_all(None)
         rows = wait_for(lambda: finished(setup, BURST), timeout=90, what="every mail after recovery")
@@ -56,9 +73,17 @@ def test_llm_502_burst_then_recovery(
     assert {r["state"] for r in rows} == {"done"}
     texts = alerts(fake_telegram)
     assert len(texts) == 2 and "recovered" in texts[1].lower()
-    announced = Counter(c["reply_markup"]["inline_keyboard"][0][0]["url"].split("m=")[1].split("&")[0]
-                        for c in cards(fake_telegram))
+    # Each pending card was edited once into the full card with its signed buttons; no second message.
+    assert not cards(fake_telegram) and len(pending_cards(fake_telegram)) == BURST
+    edits = completed_edits(fake_telegram)
+    assert len({int(e["message_id"]) for e in edits}) == len(edits) == BURST
+    shown = [m for chat in fake_telegram.chats.values() for m in chat.values()]
+    assert len(shown) == BURST + 2  # the cards, the alert, the recovery message
+    assert sum(1 for m in shown if m.get("reply_markup") and "pending" not in m["text"]) == BURST
+    announced = Counter(e["reply_markup"]["inline_keyboard"][0][0]["url"].split("m=")[1].split("&")[0]
+                        for e in edits)
     assert len(announced) == BURST and set(announced.values()) == {1}
+    assert all("pending" not in e["text"] for e in edits)
     drafts = Counter(email.message_from_bytes(raw)["In-Reply-To"]
                      for _, _, raw in dovecot.messages(setup["user"].user, "Drafts"))
     assert len(drafts) == BURST and set(drafts.values()) == {1}

@@ -36,6 +36,7 @@ def test_ordinary_mail_passes() -> None:
     ({"x_autorespond": "1"}, "auto-reply"),
     ({"x_auto_response_suppress": "All"}, "auto-reply"),
     ({"x_auto_response_suppress": "DR, OOF"}, "auto-reply"),
+    ({"precedence": "auto_reply"}, "auto-reply"),
 ])
 def test_header_reasons(headers: dict[str, str], reason: str) -> None:
     assert skip_reason(parsed(**headers)) == reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -233,11 +234,33 @@ def test_pipeline_end_to_end_on_real_servers(
         assert 'recruiter_messages{state="done"} 5.0' in metrics
         assert "recruiter_dlq_size 0.0" in metrics
         assert 'recruiter_imap_connected{mailbox="me"} 1.0' in metrics
+        assert 'recruiter_stage_duration_seconds_count{outcome="ok",stage="triage"} 6.0' in metrics
+        assert 'recruiter_llm_requests_total{model="qwen3-8b",outcome="ok",tier="llama-swap"} 11.0' in metrics
+        tokens = re.search(r'recruiter_llm_prompt_tokens_total\{model="qwen3-8b",outcome="ok",tier="llama-swap"\} '
+                           r'([0-9.e+]+)', metrics)
+        assert tokens is not None and float(tokens.group(1)) > 1000
+
+        # The API and `recruiter status` (which asks the API) see the same; the API needs the token.
+        assert httpx.get(f"{base}/api/status", timeout=5).status_code == 401
+        api = httpx.get(f"{base}/api/status", headers={"Authorization": f"Bearer {SECRET}"}, timeout=5)
+        assert api.status_code == 200, api.text
+        assert api.json()["queue"]["done"] == 5
+        status = cli(env, cwd, "status", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert report["ready"] is True and report["service"]["reachable"] is True
+        assert {m["name"]: m["connected"] for m in report["mailboxes"]} == {"me": True, "spam": True}
+        assert report["last_triage_at"] is not None
+        table = cli(env, cwd, "status")
+        assert table.returncode == 0 and "Mailboxes" in table.stdout and "ready" in table.stdout
 
         # The server stops: readiness says which dependency is failing.
         dovecot.stop()
         wait_for(lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 503, what="not ready")
         assert httpx.get(f"{base}/readyz", timeout=5).json()["checks"]["imap:me"]["ok"] is False
+        down = cli(env, cwd, "status", "--json")
+        assert down.returncode == 1
+        assert json.loads(down.stdout)["ready"] is False, down.stdout
         dovecot.start()
 
         # The server restarts; mail delivered after it is still processed.

@@ -154,3 +154,33 @@ def test_html_to_text_is_fast_on_tag_dense_input() -> None:
     started = time.perf_counter()
     html_to_text("<p>hello <b>world</b></p>" * 40_000 + "<div>" * 20_000 + "</span>" * 20_000)
     assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize("marker", [
+    "---------- Forwarded message ---------",  # Gmail
+    "-------- Weitergeleitete Nachricht --------",  # Thunderbird, German
+    "Begin forwarded message:",  # Apple Mail
+    "---------- Mensaje reenviado ---------",  # Gmail, Spanish
+])
+def test_a_forwarded_message_is_content_not_history(marker: str) -> None:
+    text = (f"FYI, see below.\n\n{marker}\n\nFrom: Nadia Haddad <nadia@fernhill.example>\nDate: Wed, 18 Nov 2026\n"
+            "Subject: Engineering Manager at Fernhill\nTo: Alex <alex@example.net>\n\nHi Alex, we're hiring an "
+            "Engineering Manager.\n\nOn Tue, 17 Nov 2026, Alex wrote:\n> an older reply\n")
+    trimmed = trim_quoted(text)
+    assert trimmed.startswith("FYI, see below.")
+    assert "From: Nadia Haddad <nadia@fernhill.example>" in trimmed
+    assert "we're hiring an Engineering Manager." in trimmed
+    assert "an older reply" not in trimmed and "Alex wrote" not in trimmed  # the forwarded mail's own history
+    assert "Wed, 18 Nov 2026" not in trimmed  # its Date line is not a proposed time
+
+
+def test_a_reply_above_a_forward_still_drops_the_quoted_forward() -> None:
+    text = ("Thanks, will do.\n\nOn Wed, 18 Nov 2026, Chris wrote:\n> ---------- Forwarded message ---------\n"
+            "> From: someone@example.org\n> Hi\n")
+    assert trim_quoted(text) == "Thanks, will do."
+
+
+def test_many_nested_forwards_stay_bounded() -> None:
+    text = "note\n" + "Begin forwarded message:\nFrom: a@b.example\nTo: c@d.example\n\nbody\n" * 2000
+    trimmed = trim_quoted(text)
+    assert trimmed.startswith("note") and len(trimmed) <= len(text)

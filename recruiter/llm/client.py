@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import openai
@@ -37,6 +37,66 @@ class ChatAnswer:
     prompt_tokens: int
     completion_tokens: int
     seconds: float
+    estimated: bool = False  # the server sent no usage: the token counts are estimates
+
+
+Outcome = Literal["ok", "error", "invalid"]
+OUTCOMES: tuple[Outcome, ...] = ("ok", "error", "invalid")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free token estimate: one token per four characters, rounded up (BPE tokenizers of
+    current chat models average 3.5–4.5 characters per token on English prose and mail)."""
+    return (len(text) + 3) // 4
+
+
+def estimate_prompt_tokens(messages: Sequence[dict[str, str]]) -> int:
+    """``estimate_tokens`` of every message's content plus four tokens per message for the chat
+    template's role markers."""
+    return sum(estimate_tokens(str(m.get("content") or "")) + 4 for m in messages)
+
+
+@dataclass
+class UsageCounter:
+    """What one (tier, model, outcome) cost so far. ``estimated_calls``: calls whose answer carried no
+    ``usage``, so their tokens are estimates."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    estimated_calls: int = 0
+
+
+class Usage:
+    """Per (tier, model, outcome) counters of LLM calls, tokens and latency.
+
+    ``ok``: an answer came back; ``error``: the call failed (5xx, 4xx, timeout, refused, empty);
+    ``invalid``: an answer came back but the caller found it unusable (see :meth:`LLM.mark_invalid`),
+    so the call moves from ``ok`` to ``invalid``. Each call is counted under exactly one outcome.
+    """
+
+    def __init__(self) -> None:
+        self._counters: dict[tuple[str, str, Outcome], UsageCounter] = {}
+
+    def add(self, tier: str, model: str, outcome: Outcome, *, prompt_tokens: int = 0, completion_tokens: int = 0,
+            seconds: float = 0.0, estimated: bool = False, calls: int = 1) -> None:
+        """Count ``calls`` calls (negative to take them back) with their tokens and seconds."""
+        counter = self._counters.setdefault((tier, model, outcome), UsageCounter())
+        counter.calls += calls
+        counter.prompt_tokens += prompt_tokens
+        counter.completion_tokens += completion_tokens
+        counter.seconds += seconds
+        counter.estimated_calls += calls if estimated else 0
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """One dict per (tier, model, outcome) with calls, sorted: tier, model, outcome, calls, prompt_tokens,
+        completion_tokens, seconds (total latency), estimated_calls."""
+        return [
+            {"tier": tier, "model": model, "outcome": outcome, "calls": c.calls, "prompt_tokens": c.prompt_tokens,
+             "completion_tokens": c.completion_tokens, "seconds": c.seconds, "estimated_calls": c.estimated_calls}
+            for (tier, model, outcome), c in sorted(self._counters.items()) if c.calls
+        ]
 
 
 @dataclass(frozen=True)
@@ -105,11 +165,17 @@ class LLM:
         }
         self._gate = asyncio.Semaphore(concurrency)
         self.calls = 0  # real HTTP calls, not skipped tiers
+        self.usage = Usage()
 
     @property
     def configured(self) -> bool:
         """True when at least one tier exists."""
         return bool(self.endpoints)
+
+    @property
+    def all_down(self) -> bool:
+        """True when every tier's breaker is open (calls skip them until a probe succeeds)."""
+        return bool(self.endpoints) and all(self.breakers[e.tier].opened_at is not None for e in self.endpoints)
 
     async def aclose(self) -> None:
         """Close every tier's HTTP client."""
@@ -126,6 +192,20 @@ class LLM:
             }
             for e in self.endpoints
         ]
+
+    def usage_snapshot(self) -> list[dict[str, Any]]:
+        """Calls, prompt and completion tokens and total latency per (tier, model, outcome); see :class:`Usage`."""
+        return self.usage.snapshot()
+
+    def mark_invalid(self, answer: ChatAnswer) -> None:
+        """Count ``answer``'s call as ``invalid`` instead of ``ok``: it came back but could not be used.
+
+        Accounting only; whether the tier's breaker hears of it is :meth:`record_invalid`'s business."""
+        moves: tuple[tuple[Outcome, int], ...] = (("ok", -1), ("invalid", 1))
+        for outcome, sign in moves:
+            self.usage.add(answer.tier, answer.model, outcome, calls=sign, prompt_tokens=sign * answer.prompt_tokens,
+                           completion_tokens=sign * answer.completion_tokens, seconds=sign * answer.seconds,
+                           estimated=answer.estimated)
 
     def record_invalid(self, tier: str, error: str) -> None:
         """Count a schema-invalid answer (still invalid after the repair attempt) as ``tier``'s failure."""
@@ -225,8 +305,20 @@ class LLM:
                 **kwargs,
             )
         except openai.OpenAIError as exc:
+            self.usage.add(endpoint.tier, endpoint.model, "error", seconds=time.monotonic() - started)
             raise classify_llm_error(exc, endpoint) from exc
-        return _answer(completion, endpoint, time.monotonic() - started)
+        except BaseException:  # cancelled mid-call: the GPU may still have worked on it
+            self.usage.add(endpoint.tier, endpoint.model, "error", seconds=time.monotonic() - started)
+            raise
+        seconds = time.monotonic() - started
+        try:
+            answer = _answer(completion, endpoint, seconds, request.messages)
+        except RecruiterError:
+            self.usage.add(endpoint.tier, endpoint.model, "error", seconds=seconds)
+            raise
+        self.usage.add(endpoint.tier, endpoint.model, "ok", prompt_tokens=answer.prompt_tokens,
+                       completion_tokens=answer.completion_tokens, seconds=seconds, estimated=answer.estimated)
+        return answer
 
     def _final_error(self, errors: list[RecruiterError], skipped: list[LLMEndpoint]) -> RecruiterError:
         """What to raise when no tier answered: the last transient error, else the last 4xx when every
@@ -257,23 +349,29 @@ def _log_tier_error(endpoint: LLMEndpoint, exc: RecruiterError) -> None:
     log.warning(event, tier=endpoint.tier, model=endpoint.model, error=str(exc))
 
 
-def _answer(completion: Any, endpoint: LLMEndpoint, seconds: float) -> ChatAnswer:
+def _answer(completion: Any, endpoint: LLMEndpoint, seconds: float, messages: list[dict[str, str]]) -> ChatAnswer:
     choices = getattr(completion, "choices", None) or []
     if not choices or choices[0].message is None:
         raise DependencyUnavailable(f"empty answer from {endpoint.tier} ({endpoint.model})", dependency=endpoint.tier)
-    content = _THINK.sub("", choices[0].message.content or "").strip()
+    raw = choices[0].message.content or ""
+    content = _THINK.sub("", raw).strip()
     usage = getattr(completion, "usage", None)
+    prompt_tokens = getattr(usage, "prompt_tokens", None)
+    completion_tokens = getattr(usage, "completion_tokens", None)
+    estimated = not prompt_tokens or completion_tokens is None
     answer = ChatAnswer(
         content=content,
         tier=endpoint.tier,
         model=endpoint.model,
-        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-        completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+        prompt_tokens=prompt_tokens or estimate_prompt_tokens(messages),
+        completion_tokens=completion_tokens if completion_tokens is not None else estimate_tokens(raw),
         seconds=seconds,
+        estimated=estimated,
     )
     log.info("llm.answered", tier=answer.tier, model=answer.model, seconds=round(seconds, 3),
              prompt_tokens=answer.prompt_tokens)
     return answer
 
 
-__all__ = ["LLM", "ChatAnswer", "CircuitBreaker", "TransientError", "classify_llm_error"]
+__all__ = ["LLM", "OUTCOMES", "ChatAnswer", "CircuitBreaker", "TransientError", "Usage", "classify_llm_error",
+           "estimate_prompt_tokens", "estimate_tokens"]

@@ -58,7 +58,11 @@ class Drafter:
                                         "Write the reply body now."},
         ]
         answer = await self.llm.chat(messages, max_tokens=700)
-        return clean_draft(answer.content), answer.tier
+        try:
+            return clean_draft(answer.content), answer.tier
+        except InvalidAnswer:
+            self.llm.mark_invalid(answer)
+            raise
 
 
 def clean_draft(text: str) -> str:

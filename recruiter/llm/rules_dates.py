@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recruiter.llm.rules_vocab import CITY_ZONES, FIXED_ZONES, MONTHS, WEEKDAYS
 from recruiter.llm.schema import Meeting
+from recruiter.mail.invite import invitation_meetings
 
 _MONTH_OF = {name: number for number, names in MONTHS.items() for name in names}
 _WEEKDAY_OF = {name: number for number, names in WEEKDAYS.items() for name in names}
@@ -44,7 +45,6 @@ _TIME = re.compile(
 _DURATION = re.compile(r"\b(\d{2,3})[- ]?(?:minutes?|mins?|minuten|minutos|minuti|minut)\b|"
                        r"\b(an|one|1|eine|une|una|uma|een)\s+(?:hour|stunde|heure|hora|ora|uur)\b", re.IGNORECASE)
 _LOOKAHEAD = 60
-_PROPOSING_METHODS = ("", "REQUEST", "PUBLISH", "ADD")
 
 
 def meetings_from_text(text: str, *, reference: datetime | None, title: str = "Call") -> list[Meeting]:
@@ -152,37 +152,7 @@ def _duration_near(text: str, position: int) -> int:
 
 
 def meetings_from_calendar(parts: tuple[str, ...]) -> list[Meeting]:
-    """One meeting per VEVENT with a zoned DTSTART in ``text/calendar`` parts whose METHOD proposes a
-    meeting (REQUEST, PUBLISH or none; not CANCEL or REPLY); floating and all-day times are ignored.
-    The title is the event's SUMMARY. Unreadable calendar data gives no meeting, never an error."""
-    meetings: dict[tuple[datetime, int], Meeting] = {}  # an invite often comes inline and as invite.ics
-    for part in parts:
-        for meeting in _calendar_meetings(part):
-            meetings.setdefault((meeting.start, meeting.duration_minutes), meeting)
-    return list(meetings.values())[:10]
-
-
-def _calendar_meetings(part: str) -> list[Meeting]:
-    from icalendar import Calendar  # imported here: only invitations need it
-
-    try:
-        calendar = Calendar.from_ical(part)
-        if str(calendar.get("METHOD", "")).upper() not in _PROPOSING_METHODS:
-            return []
-        return [m for m in map(_event_meeting, calendar.walk("VEVENT")) if m is not None]
-    except Exception:  # icalendar's errors on hostile input are many and undocumented
-        return []
-
-
-def _event_meeting(event: object) -> Meeting | None:
-    decoded = getattr(event, "decoded", None)
-    get = getattr(event, "get", None)
-    if decoded is None or get is None:
-        return None
-    start = decoded("DTSTART", None)
-    if not isinstance(start, datetime) or start.tzinfo is None:
-        return None
-    end = decoded("DTEND", None)
-    minutes = int((end - start).total_seconds() // 60) if isinstance(end, datetime) and end.tzinfo else 30
-    title = str(get("SUMMARY", "") or "Meeting")[:200]
-    return Meeting(start=start, duration_minutes=min(max(minutes, 5), 480), title=title)
+    """One meeting per zoned VEVENT in ``text/calendar`` parts whose METHOD proposes a meeting, read by
+    :mod:`recruiter.mail.invite` (the parser the calendar stage and the card use too); floating and
+    all-day times give no meeting. Unreadable calendar data gives no meeting, never an error."""
+    return invitation_meetings(parts)

@@ -77,10 +77,14 @@ class Triager:
     def __init__(self, llm: LLM) -> None:
         self.llm = llm
 
+    def by_rules(self, mail: ParsedMail) -> Triaged:
+        """The last tier: no LLM, a transparent classifier (also used while every LLM tier is down)."""
+        return Triaged(rules.classify(mail), "rules")
+
     async def triage(self, mail: ParsedMail) -> Triaged:
         """Classify one mail. LLM failures raise (Transient: retry later; Permanent: dead-letter)."""
         if not self.llm.configured:
-            return Triaged(rules.classify(mail), "rules")
+            return self.by_rules(mail)
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": user_message(mail)},
@@ -89,6 +93,7 @@ class Triager:
         try:
             return Triaged(parse_answer(answer.content), answer.tier, answer.model)
         except InvalidAnswer as first:
+            self.llm.mark_invalid(answer)
             return await self._repair(messages, answer.content, answer.tier, first)
 
     async def _repair(self, messages: list[dict[str, str]], content: str, tier: str,
@@ -110,5 +115,6 @@ class Triager:
         try:
             return Triaged(parse_answer(again.content), again.tier, again.model)
         except InvalidAnswer as final:
+            self.llm.mark_invalid(again)
             self.llm.record_invalid(tier, str(final))
             raise

@@ -22,6 +22,7 @@ _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
 _FETCH_UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
 _LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
@@ -125,6 +126,19 @@ async def fetch_raw(client: aioimaplib.IMAP4, mailbox: str, uids: list[int]) -> 
             if uid:
                 found[int(uid.group(1))] = bytes(lines[i + 1])
     return found
+
+
+async def fetch_sizes(client: aioimaplib.IMAP4, mailbox: str, uids: list[int]) -> dict[int, int]:
+    """RFC822.SIZE of the given UIDs (no body is read)."""
+    if not uids:
+        return {}
+    response = await client.uid("fetch", ",".join(str(u) for u in uids), "(UID RFC822.SIZE)")
+    sizes: dict[int, int] = {}
+    for line in _check(response, mailbox, "UID FETCH RFC822.SIZE"):
+        uid, size = _FETCH_UID.search(line), _SIZE.search(line)
+        if uid and size:
+            sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
 
 
 async def find_special_use(client: aioimaplib.IMAP4, mailbox: str, flag: str) -> str | None:

@@ -39,6 +39,17 @@ _ORIGINAL = re.compile(
     r"originalmeddelande|reply\s+above\s+this\s+line)\s*-{2,}\s*$",
     re.IGNORECASE,
 )
+_FORWARD = re.compile(
+    r"^\s*(?:-{2,}\s*(?:forwarded\s+message|weitergeleitete\s+nachricht|message\s+transf[ée]r[ée]|"
+    r"mensaje\s+reenviado|doorgestuurd\s+bericht|messaggio\s+inoltrato|mensagem\s+encaminhada)\s*-{2,}|"
+    r"begin\s+forwarded\s+message\s*:|anfang\s+der\s+weitergeleiteten\s+nachricht\s*:|"
+    r"d[ée]but\s+du\s+message\s+r[ée]exp[ée]di[ée]\s*:|inicio\s+del\s+mensaje\s+reenviado\s*:)\s*$",
+    re.IGNORECASE,
+)
+_HEADER_FIELD = re.compile(r"^\s*\*?[^\s:*][^:]{0,30}\*?\s*:\s*\S")
+_DATE_FIELD = re.compile(r"^\s*\*?(?:date|sent|datum|gesendet|envoyé|fecha|enviado|verzonden|inviato|data|"
+                         r"wysłano|skickat)\s*\*?\s*:", re.IGNORECASE)
+_MAX_FORWARDS = 5  # forwards of forwards: deeper ones are trimmed like history
 _SEPARATOR = re.compile(r"^\s*(?:_{10,}|-{20,}|={20,})\s*$")
 _FROM_LINE = re.compile(r"^\s*\*?(?:from|von|de|van|da|od|från|fra)\s*\*?\s*:\s*\S", re.IGNORECASE)
 _SENT_LINE = re.compile(
@@ -152,13 +163,35 @@ def _tidy(text: str) -> str:
 def trim_quoted(text: str) -> str:
     """The text without quoted history: ``>`` lines and everything from the first reply attribution
     ("On … wrote:", "Am … schrieb:", "Le … a écrit :", …), "-----Original Message-----", an Outlook
-    "From:/Sent:" header block or a long separator line. When nothing new would remain, the input is
-    returned unchanged rather than an empty string."""
-    lines = text.split("\n")
-    cut = _history_start(lines)
-    kept = [line for line in lines[:cut] if not line.lstrip().startswith(">")]
-    result = "\n".join(kept).strip()
+    "From:/Sent:" header block or a long separator line. A forwarded message ("---------- Forwarded
+    message ---------", "Begin forwarded message:", …) is content, not history: it is kept with its
+    header block (without the Date line), and its own quoted history is trimmed. When nothing new
+    would remain, the input is returned unchanged rather than an empty string."""
+    result = _trim_quoted(text.split("\n"), depth=0).strip()
     return result if result else text
+
+
+def _trim_quoted(lines: list[str], *, depth: int) -> str:
+    cut = _history_start(lines)
+    forward = next((i for i, line in enumerate(lines[:cut + 1]) if _FORWARD.match(line)), None)
+    if forward is None or depth >= _MAX_FORWARDS:
+        return "\n".join(line for line in lines[:cut] if not line.lstrip().startswith(">"))
+    block_end = _header_block_end(lines, forward + 1)
+    head = [line for line in lines[:forward] if not line.lstrip().startswith(">")]
+    # The forwarded mail's Date line says when it was written; left in, it reads like a proposed time.
+    block = [line for line in lines[forward:block_end] if not _DATE_FIELD.match(line)]
+    rest = _trim_quoted(lines[block_end:], depth=depth + 1)
+    return "\n".join([*head, *block, rest])
+
+
+def _header_block_end(lines: list[str], start: int) -> int:
+    """The index after a forwarded message's header lines (blank lines before them are skipped)."""
+    index = start
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    while index < len(lines) and _HEADER_FIELD.match(lines[index]):
+        index += 1
+    return index
 
 
 def _history_start(lines: list[str]) -> int:

@@ -26,6 +26,7 @@ from recruiter.store.repo import MailboxLock, Store
 
 log = structlog.get_logger()
 FETCH_BATCH = 50
+FETCH_BYTES = 8 * 1024 * 1024  # a batch holds at most this much raw mail (or one larger message) in memory
 MAX_BACKOFF = 60.0
 
 
@@ -137,7 +138,11 @@ class Watcher:
                 await self._report(True)
                 while True:
                     if await self._idle_once(client, lost):
-                        await self._catch_up(client, None)
+                        # Mail that arrives during a catch-up is announced in that catch-up's own responses
+                        # (an untagged EXISTS in a FETCH answer), not again in the next IDLE: search until
+                        # nothing is new, or it waits for the IDLE renewal.
+                        while await self._catch_up(client, None):
+                            pass
                     if not await lock.alive():
                         raise ConnectionLost(f"IMAP {self.mb.name}: lost the watcher lock (database connection)")
         except ConnectionLost:
@@ -188,14 +193,15 @@ class Watcher:
             raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
         raise ConnectionLost(f"IMAP {self.mb.name}: server silent for {self.renew_seconds + self.timeout:.0f}s")
 
-    async def _catch_up(self, client: aioimaplib.IMAP4, uidnext: int | None) -> None:
-        """Store every message above the checkpoint (first start: only mail from now on)."""
+    async def _catch_up(self, client: aioimaplib.IMAP4, uidnext: int | None) -> int:
+        """Store every message above the checkpoint (first start: only mail from now on); returns how
+        many new UIDs were found."""
         checkpoint = await self.store.checkpoint(self.mb.name)
         if checkpoint is None:
             last = (uidnext - 1) if uidnext else max(await imap.uid_search(client, self.mb.name, "ALL") or [0])
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
             self.log.info("imap.first_start", last_uid=last)
-            return
+            return 0
         validity, last = checkpoint
         if validity != self._uidvalidity:
             # UIDs of the old UIDVALIDITY mean nothing now: look at recent unread mail; the store
@@ -207,7 +213,25 @@ class Watcher:
         else:
             uids = [u for u in await imap.uid_search(client, self.mb.name, "UID", f"{last + 1}:*") if u > last]
         for start in range(0, len(uids), FETCH_BATCH):
-            await self._store_batch(client, uids[start : start + FETCH_BATCH])
+            for chunk in await self._by_size(client, uids[start : start + FETCH_BATCH]):
+                await self._store_batch(client, chunk)
+        return len(uids)
+
+    async def _by_size(self, client: aioimaplib.IMAP4, uids: list[int]) -> list[list[int]]:
+        """Split a batch so that each part holds at most FETCH_BYTES of raw mail (one mail at least)."""
+        if len(uids) < 2:
+            return [uids]
+        sizes = await imap.fetch_sizes(client, self.mb.name, uids)
+        chunks: list[list[int]] = [[]]
+        total = 0
+        for uid in uids:
+            size = sizes.get(uid, 0)
+            if chunks[-1] and total + size > FETCH_BYTES:
+                chunks.append([])
+                total = 0
+            chunks[-1].append(uid)
+            total += size
+        return chunks
 
     async def _store_batch(self, client: aioimaplib.IMAP4, uids: list[int]) -> None:
         raws = await imap.fetch_raw(client, self.mb.name, uids)

@@ -18,10 +18,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from recruiter.llm.schema import Meeting, TriageResult
+from recruiter.mail.invite import Invitation, invitations
 from recruiter.mail.parse import ParsedMail
 
 TELEGRAM_LIMIT = 4096
 DRAFT_PREVIEW_CHARS = 400
+DRAFT_PENDING_NOTE = ("⏳ pending: the LLM is unavailable, the reply will be drafted when it is back and "
+                      "this card updated with the buttons")
+LARGE_NOTE = "⚠️ large mail, over MAX_MESSAGE_BYTES: only its headers and first text part were read"
 MAX_MEETINGS_SHOWN = 5
 # Bidi embeddings/overrides/isolates: they could reorder the text around a field.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -103,6 +107,26 @@ def meeting_line(meeting: Meeting) -> str:
     return f"{start:%a %d %b %Y %H:%M} {zone_label(start)} · {meeting.duration_minutes} min · {clean(meeting.title)}"
 
 
+def invitation_line(invitation: Invitation) -> str:
+    """``Thu 03 Dec 2026 15:00–16:00 CET (Europe/Berlin) · Interview`` as the invitation wrote it:
+    in its zone, as floating local time, or as all-day dates."""
+    start, end = invitation.start, invitation.end
+    title = clean(invitation.summary or "Meeting")
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        last = end - timedelta(days=1) if end > start else start
+        days = f"{start:%a %d %b %Y}" + (f" – {last:%a %d %b %Y}" if last != start else "")
+        return f"{days} · all day · {title}"
+    until = f"{end:%H:%M}" if end.date() == start.date() else f"{end:%a %d %b %H:%M}"
+    zone = "your local time (no zone given)" if start.tzinfo is None else zone_label(start)
+    return f"{start:%a %d %b %Y %H:%M}–{until} {zone} · {title}"
+
+
+def invitation_note(invitation: Invitation) -> str:
+    """The card's calendar line when the times come from a calendar invitation, not the model."""
+    who = invitation.organizer_name or invitation.organizer
+    return "📅 from the invitation" + (f" · organizer {who}" if who else "")
+
+
 def draft_preview(draft: str, limit: int = DRAFT_PREVIEW_CHARS) -> str:
     """The start of the draft, cut at a word boundary near ``limit`` characters."""
     text = clean(draft, multiline=True)
@@ -120,21 +144,28 @@ def _parts(
 ) -> list[_Part]:
     sender = f"{clean(mail.from_name)} <{mail.from_addr}>" if mail.from_name else mail.from_addr
     place = ", ".join(x for x in (triage.location, None if triage.remote == "unknown" else triage.remote) if x)
-    meetings = [meeting_line(m) for m in triage.meetings[:MAX_MEETINGS_SHOWN]]
-    if len(triage.meetings) > MAX_MEETINGS_SHOWN:
-        meetings.append(f"… and {len(triage.meetings) - MAX_MEETINGS_SHOWN} more")
+    invites = invitations(mail.calendar_parts)
+    proposed: list[Invitation] | list[Meeting] = invites or triage.meetings
+    meetings = [invitation_line(m) if isinstance(m, Invitation) else meeting_line(m)
+                for m in proposed[:MAX_MEETINGS_SHOWN]]
+    if len(proposed) > MAX_MEETINGS_SHOWN:
+        meetings.append(f"… and {len(proposed) - MAX_MEETINGS_SHOWN} more")
+    if invites and not event_note:
+        event_note = invitation_note(invites[0])
     header = f"Recruiter mail · {triage.kind.replace('_', '-')} · {mailbox}"
     parts = [
         _Part("header", "", header, 120, 9),
         _Part("field", "From", sender or "unknown sender", 240, 8),
         _Part("field", "Subject", mail.subject or "(no subject)", 300, 8),
+        *([_Part("field", "Size", LARGE_NOTE, 160, 8)] if mail.truncated else []),
         _Part("field", "Company", triage.company or "—", 120, 7),
         _Part("field", "Role", triage.role or "—", 120, 7),
         _Part("field", "Location", place or "—", 160, 6),
         _Part("field", "Compensation", triage.compensation or "not stated", 120, 6),
     ]
     if meetings:
-        parts.append(_Part("list", "Meetings", "\n".join(meetings), 160, 5))
+        label = "Meetings (📅 from the invitation)" if invites else "Meetings"
+        parts.append(_Part("list", label, "\n".join(meetings), 160, 5))
     if triage.summary:
         parts.append(_Part("field", "Summary", triage.summary, 500, 4))
     if event_note:
@@ -187,9 +218,14 @@ def render_card(
     mailbox: str,
     tier: str,
     event_note: str | None = None,
+    draft_pending: bool = False,
 ) -> str:
-    """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters."""
-    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note), _render_html, TELEGRAM_LIMIT)
+    """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters. ``draft_pending``: the
+    LLM is down and the draft waits; the card says so (and is edited into the full one later)."""
+    parts = _parts(mail, triage, draft, mailbox, tier, event_note)
+    if draft_pending:
+        parts.insert(-1, _Part("field", "Draft", DRAFT_PENDING_NOTE, 200, 9))
+    return _assemble(parts, _render_html, TELEGRAM_LIMIT)
 
 
 def render_plain(

@@ -73,6 +73,10 @@ class Notifier(Protocol):
         """Send a short HTML message without buttons (alerts, recovery notes)."""
         ...
 
+    async def edit_card(self, ref: str, text: str, buttons: Sequence[Button] = ()) -> None:
+        """Replace the text of a sent card (``ref`` from ``send_card``); its buttons become ``buttons``."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections."""
         ...
@@ -223,6 +227,19 @@ class TelegramNotifier:
         """Send ``text`` (Telegram HTML) without buttons."""
         return await self._send(text, None)
 
+    async def edit_card(self, ref: str, text: str, buttons: Sequence[Button] = ()) -> None:
+        """editMessageText on ``"<chat>:<message>"`` with ``text`` (Telegram HTML) and ``buttons`` (none: removed)."""
+        chat, _, message_id = ref.rpartition(":")
+        if not chat or not message_id.isdigit():
+            raise PermanentError(f"not a Telegram message reference: {ref!r}", reason="telegram_ref")
+        row = [InlineKeyboardButton(text=b.text, url=b.url) for b in buttons]
+        await self.start()
+        await self._call("editMessageText", self._bot.edit_message_text(
+            text=text, chat_id=chat, message_id=int(message_id), parse_mode=ParseMode.HTML,
+            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            reply_markup=InlineKeyboardMarkup([row]) if row else None,
+        ))
+
     async def aclose(self) -> None:
         """Shut the bot's HTTP clients down (also after a failed :meth:`start`)."""
         self._started = False
@@ -269,6 +286,10 @@ class StdoutNotifier:
     async def send_text(self, text: str) -> str:
         """Print a message; return ``"stdout:<n>"``."""
         return self._print(text, ())
+
+    async def edit_card(self, ref: str, text: str, buttons: Sequence[Button] = ()) -> None:
+        """Print the card's new text (and buttons), naming the card it replaces."""
+        self._print(f"(card {ref} updated)\n{text}", buttons)
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -82,6 +82,9 @@ def _auto_reply_headers(mail: ParsedMail) -> bool:
     headers = mail.headers
     if "x-autoreply" in headers or "x-autorespond" in headers:
         return True
+    # Vacation responders that predate RFC 3834 (Zimbra, Yahoo, procmail recipes) mark themselves so.
+    if headers.get("precedence", "").strip().lower() in ("auto_reply", "auto-reply"):
+        return True
     suppress = {token.strip().lower() for token in headers.get("x-auto-response-suppress", "").split(",")}
     # Exchange stamps "All" on much automated mail; a recruiter writing from an ATS may carry it too.
     return bool(suppress & {"all", "oof"}) and not is_ats_domain(_domain(mail.from_addr))

@@ -15,25 +15,27 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import structlog
 
 from recruiter.calendar import CalendarSink, build_event, event_uid
-from recruiter.errors import Postponed, TransientError
+from recruiter.errors import PermanentError, Postponed, TransientError
 from recruiter.health import Incidents
+from recruiter.ics import build_invitation_event
 from recruiter.links import card_links
 from recruiter.llm.draft import Drafter
-from recruiter.llm.schema import TriageResult
+from recruiter.llm.schema import Meeting, TriageResult
 from recruiter.llm.triage import Triager
 from recruiter.mail.compose import build_reply
 from recruiter.mail.drafts import DraftSink
+from recruiter.mail.invite import Invitation, invitation_meetings, invitations
 from recruiter.mail.parse import ParsedMail
 from recruiter.notify.card import render_card
 from recruiter.notify.telegram import Button, Notifier
 from recruiter.pipeline.prefilter import skip_reason
-from recruiter.store.models import DONE, FINISHED, SKIPPED, Message
+from recruiter.store.models import DONE, FINISHED, REPLAY_PREFIX, SKIPPED, Message
 from recruiter.store.repo import Store
 
 log = structlog.get_logger()
@@ -139,8 +141,20 @@ async def prefilter(deps: Deps, job: Job) -> str:
 
 
 async def triage(deps: Deps, job: Job) -> str:
-    """Classify; non-recruiter mail ends skipped with no draft, event or card."""
-    triaged = await _llm_guarded(deps, lambda: deps.triager.triage(job.mail))
+    """Classify; non-recruiter mail ends skipped with no draft, event or card.
+
+    While every LLM tier is down (all breakers open, or the triage incident has paused the LLM
+    stages) the rules tier classifies instead; such mail then waits at the draft stage."""
+    try:
+        triaged = await _llm_guarded(deps, lambda: deps.triager.triage(job.mail))
+    except TransientError as exc:
+        if not (isinstance(exc, Postponed) or deps.triager.llm.all_down):
+            raise  # one tier hiccuped: retry with backoff rather than settle for the rules tier
+        triaged = deps.triager.by_rules(job.mail)
+        job.log.warning("triage.rules_fallback", error=str(exc))
+    invited = invitation_meetings(job.mail.calendar_parts)
+    if invited:  # a calendar invitation's times, not the model's reading of the prose (as the rules tier does)
+        triaged = replace(triaged, result=triaged.result.model_copy(update={"meetings": invited}))
     job.triage, job.tier = triaged.result, triaged.tier
     result = triaged.result
     job.log.info("triage.done", tier=triaged.tier, is_recruiter=result.is_recruiter, kind=result.kind,
@@ -160,15 +174,22 @@ async def draft(deps: Deps, job: Job) -> str:
     assert job.triage is not None
     if job.draft is None:
         triage_result = job.triage
-        text, tier = await _llm_guarded(deps, lambda: deps.drafter.draft(job.mail, triage_result))
+        try:
+            text, tier = await _llm_guarded(deps, lambda: deps.drafter.draft(job.mail, triage_result))
+        except Postponed:
+            await _announce_pending(deps, job)
+            raise
         await deps.store.advance(job.row.id, job.owner, draft_text=text)
         job.draft = text
         job.log.info("draft.written", tier=tier, chars=len(text))
     effect_key = f"{job.key}:draft"
     effects = []
-    if await deps.store.effect(effect_key) is None:
+    # Only a job that started at this stage can meet the draft of an earlier attempt (a crash, a lost
+    # lease, a redrive); one that came from triage just now skips both lookups (an IMAP SEARCH each time).
+    resumed = job.row.stage == "draft"
+    if not resumed or await deps.store.effect(effect_key) is None:
         sink = deps.drafts_for(job.row.mailbox)
-        ref = await sink.find(job.key)
+        ref = await sink.find(job.key) if resumed else None
         if ref is None:
             raw = build_reply(
                 job.mail, from_addr=deps.identity.address_for(job.row.mailbox, job.mail),
@@ -179,31 +200,68 @@ async def draft(deps: Deps, job: Job) -> str:
         else:
             job.log.info("draft.found_existing", ref=ref)
         effects.append((effect_key, "draft", ref))
-    following = "calendar" if job.triage.meetings else "notify"
+    following = "calendar" if job.triage.meetings or job.mail.calendar_parts else "notify"
     await deps.store.advance(job.row.id, job.owner, effects=effects, stage=following)
     return following
 
 
+async def _announce_pending(deps: Deps, job: Job) -> None:
+    """The LLM is down and the draft waits: tell the owner once, with a card that says so. The notify
+    stage later turns that card into the full one (edit, not a second message). Best effort: a failure
+    here is logged and the real card still comes when the draft is written."""
+    if job.row.origin.startswith(REPLAY_PREFIX) or job.triage is None:
+        return  # backlog mail is announced in digests
+    pending_key, intent_key = f"{job.key}:pending-card", f"{job.key}:pending-intent"
+    if await deps.store.effect(pending_key) is not None or await deps.store.effect(f"{job.key}:notify") is not None:
+        return
+    if await deps.store.effect(intent_key) is not None:
+        return  # died while sending it once: never twice
+    text = render_card(mail=job.mail, triage=job.triage, draft="", mailbox=job.row.mailbox,
+                       tier=job.tier or (job.row.triage_tier or ""), draft_pending=True)
+    await deps.store.advance(job.row.id, job.owner, effects=[(intent_key, "pending-intent", "")])
+    try:
+        ref = await deps.notifier.send_card(text, ())
+    except Exception as exc:
+        job.log.error("notify.pending_card_failed", error=str(exc))
+        await deps.store.forget_effect(intent_key)
+        return
+    job.log.info("notify.pending_card_sent", ref=ref)
+    await _patiently(lambda: deps.store.advance(job.row.id, job.owner, effects=[(pending_key, "pending-card", ref)]),
+                     job)
+
+
 async def calendar(deps: Deps, job: Job) -> str:
-    """One tentative event per proposed meeting, under a UID derived from the message and meeting."""
+    """One tentative event per proposed meeting, under a UID derived from the message and meeting.
+    A calendar invitation in the mail gives the real times; the LLM's meetings are used only without one."""
     assert job.triage is not None
     effects = []
-    for index, meeting in enumerate(job.triage.meetings):
+    invites = invitations(job.mail.calendar_parts)
+    proposals: list[Invitation | Meeting] = [*invites] or [*job.triage.meetings]
+    for index, proposal in enumerate(proposals):
         effect_key = f"{job.key}:event:{index}"
         if await deps.store.effect(effect_key) is not None:
             continue
         uid = event_uid(job.key, index)
-        ics = build_event(uid=uid, meeting=meeting, triage=job.triage, mail=job.mail)
+        if isinstance(proposal, Invitation):
+            ics = build_invitation_event(uid=uid, invitation=proposal, triage=job.triage, mail=job.mail)
+        else:
+            ics = build_event(uid=uid, meeting=proposal, triage=job.triage, mail=job.mail)
         ref = await deps.calendar.put_event(uid, ics)
-        job.log.info("calendar.event_put", uid=uid, start=meeting.start.isoformat())
+        job.log.info("calendar.event_put", uid=uid, start=proposal.start.isoformat(), from_invitation=bool(invites))
         effects.append((effect_key, "event", ref))
     await deps.store.advance(job.row.id, job.owner, effects=effects, stage="notify")
     return "notify"
 
 
 async def notify(deps: Deps, job: Job) -> str:
-    """One Telegram card with signed Send / Decline / Ignore links."""
+    """One Telegram card with signed Send / Decline / Ignore links (backlog mail: a digest line instead)."""
     assert job.triage is not None
+    if job.row.origin.startswith(REPLAY_PREFIX):
+        # Backlog replay: no card per mail. The message is done; recruiter.notify.digest tells it in a
+        # digest and records its `:notify-intent` / `:notify` effects there.
+        job.log.info("notify.digest_owed")
+        await _finish(deps, job, DONE)
+        return FINISHED
     effect_key, intent_key = f"{job.key}:notify", f"{job.key}:notify-intent"
     effects = []
     sent = await deps.store.effect(effect_key)
@@ -223,18 +281,31 @@ async def notify(deps: Deps, job: Job) -> str:
                            tier=job.tier or (job.row.triage_tier or ""))
         buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
                    Button("🙈 Ignore", links["ignore"])]
+        pending = await deps.store.effect(f"{job.key}:pending-card")
         await deps.store.advance(job.row.id, job.owner, effects=[(intent_key, "notify-intent", "")])
         try:
-            ref = await deps.notifier.send_card(text, buttons)
+            ref = await _show_card(deps, job, pending, text, buttons)
         except BaseException:
             # Telegram refused or could not be reached: nothing was shown, a retry may send.
             await deps.store.forget_effect(intent_key)
             raise
-        job.log.info("notify.sent", ref=ref)
+        job.log.info("notify.sent", ref=ref, replaced_pending=ref == pending)
         effects.append((effect_key, "notify", ref))
     # Telegram cannot be asked whether a card was sent: record it patiently, or a retry sends it twice.
     await _patiently(lambda: _finish(deps, job, DONE, effects=effects), job)
     return FINISHED
+
+
+async def _show_card(deps: Deps, job: Job, pending: str | None, text: str, buttons: list[Button]) -> str:
+    """Turn the "draft pending" card into this one, or send it when there is none (or it cannot be edited,
+    e.g. the owner deleted it)."""
+    if pending:
+        try:
+            await deps.notifier.edit_card(pending, text, buttons)
+            return pending
+        except PermanentError as exc:
+            job.log.warning("notify.pending_card_not_editable", ref=pending, error=str(exc))
+    return await deps.notifier.send_card(text, buttons)
 
 
 async def _patiently(write: Callable[[], Awaitable[None]], job: Job, *, tries: int = 8) -> None:

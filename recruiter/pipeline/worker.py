@@ -8,13 +8,15 @@ import os
 import random
 import secrets
 import socket
+import time
 from datetime import datetime, timedelta
 
 import structlog
 
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.llm.schema import TriageResult
-from recruiter.mail.parse import parse_message
+from recruiter.mail.parse import DEFAULT_MAX_BYTES, parse_message
+from recruiter.metrics import Metrics
 from recruiter.pipeline.stages import STAGES, Deps, Job
 from recruiter.store.models import FINISHED, Message, utcnow
 from recruiter.store.repo import LeaseLost
@@ -43,8 +45,12 @@ class Worker:
         retry_max: float = 3600.0,
         max_attempts: int = 10,
         max_text_chars: int = 6000,
+        max_message_bytes: int = DEFAULT_MAX_BYTES,
+        metrics: Metrics | None = None,
     ) -> None:
         self.max_text_chars = max_text_chars
+        self.max_message_bytes = max_message_bytes
+        self.metrics = metrics or Metrics()
         self.deps = deps
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
@@ -54,6 +60,7 @@ class Worker:
         self.max_attempts = max_attempts
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
         self._wake = asyncio.Event()
+        self._next_reap = 0.0  # monotonic time of the next look for expired leases
         self.processed = 0
 
     def wake(self) -> None:
@@ -61,32 +68,59 @@ class Worker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and process until ``stop`` is set; running messages finish their current stage."""
+        """Claim and process until ``stop`` is set; running messages finish their current stage.
+
+        Up to ``concurrency`` messages run at once, and a slot that frees up is filled at once: a batch
+        of quick messages (prefilter skips) does not wait for the slowest one (an LLM call) of its batch.
+        """
         outage = 0.0
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                handled = await self.run_once()
-                outage = 0.0
-            except TransientError as exc:
-                # The store is unreachable: keep the service up and look again soon.
-                outage = min(30.0, max(0.5, outage * 2))
-                log.error("worker.store_unavailable", error=str(exc), retry_in=outage)
-                handled = 0
-                await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=outage)
-                continue
-            if handled:
-                continue
-            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waits, timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            for task in waits:
-                task.cancel()
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                free = self.concurrency - len(running)
+                claimed = 0
+                if free > 0:
+                    try:
+                        ids = await self._claim(free)
+                        outage = 0.0
+                    except TransientError as exc:
+                        # The store is unreachable: keep the service up and look again soon.
+                        outage = min(30.0, max(0.5, outage * 2))
+                        log.error("worker.store_unavailable", error=str(exc), retry_in=outage)
+                        await asyncio.wait([asyncio.ensure_future(stop.wait()), *running], timeout=outage,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                        running = {t for t in running if not t.done()}
+                        continue
+                    claimed = len(ids)
+                    running.update(asyncio.create_task(self.process(i), name=f"message:{i}") for i in ids)
+                if claimed == free and free > 0:
+                    continue  # there may be more due right now
+                waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+                await asyncio.wait([*waits, *running], timeout=self.poll_seconds, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waits:
+                    waiter.cancel()
+                running = {t for t in running if not t.done()}
+            if running:
+                await asyncio.gather(*running)
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()  # each one releases its lease without burning an attempt
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+
+    async def _claim(self, limit: int) -> list[int]:
+        """Reap expired leases (at most once per poll interval) and lease up to ``limit`` due messages."""
+        now = time.monotonic()
+        if now >= self._next_reap:
+            self._next_reap = now + min(self.poll_seconds, self.lease_seconds / 4)
+            for message_id, state in await self.deps.store.reap_expired():
+                log.warning("worker.lease_expired", message=message_id, state=state)
+        return await self.deps.store.claim_due(self.owner, limit=limit, lease_seconds=self.lease_seconds)
 
     async def run_once(self) -> int:
         """Claim one batch of due messages and process it; returns how many were claimed."""
-        for message_id, state in await self.deps.store.reap_expired():
-            log.warning("worker.lease_expired", message=message_id, state=state)
-        ids = await self.deps.store.claim_due(self.owner, limit=self.concurrency, lease_seconds=self.lease_seconds)
+        ids = await self._claim(self.concurrency)
         if ids:
             await asyncio.gather(*(self.process(i) for i in ids))
         return len(ids)
@@ -118,14 +152,15 @@ class Worker:
         try:
             try:
                 # Parsing a large mail takes seconds of CPU: keep the event loop (IDLE, leases) responsive.
-                mail = await asyncio.to_thread(parse_message, row.raw, max_text_chars=self.max_text_chars)
+                mail = await asyncio.to_thread(parse_message, row.raw, max_text_chars=self.max_text_chars,
+                                               max_bytes=self.max_message_bytes)
             except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
                 raise UnparseableMail(f"cannot parse message: {exc}") from exc
             job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
                       triage=TriageResult.model_validate(row.triage) if row.triage else None,
                       tier=row.triage_tier or "")
             while stage != FINISHED:
-                stage = await STAGES[stage](self.deps, job)
+                stage = await self._timed(stage, job)
             self.processed += 1
         except LeaseLost:
             bound.warning("worker.lease_lost", stage=stage)
@@ -148,6 +183,17 @@ class Worker:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
+
+    async def _timed(self, stage: str, job: Job) -> str:
+        """Run one stage and record how long it took and how it ended."""
+        started = time.perf_counter()
+        try:
+            following = await STAGES[stage](self.deps, job)
+        except BaseException as exc:
+            self.metrics.stage_done(stage, _outcome(exc), time.perf_counter() - started)
+            raise
+        self.metrics.stage_done(stage, "ok", time.perf_counter() - started)
+        return following
 
     async def _retry(self, message_id: int, attempt: int, stage: str, exc: BaseException, bound: structlog.BoundLogger,
                      retry_after: float | None) -> None:
@@ -189,3 +235,16 @@ class Worker:
                 await self.deps.store.renew_lease(message_id, self.owner, self.lease_seconds)
             except (LeaseLost, TransientError) as exc:
                 log.warning("worker.lease_renew_failed", message=message_id, error=str(exc))
+
+
+def _outcome(exc: BaseException) -> str:
+    """How a stage ended, for the stage-duration metric."""
+    if isinstance(exc, Postponed):
+        return "postponed"
+    if isinstance(exc, PermanentError):
+        return "permanent"
+    if isinstance(exc, TransientError):
+        return "transient"
+    if isinstance(exc, asyncio.CancelledError | LeaseLost):
+        return "interrupted"
+    return "crashed"

@@ -43,6 +43,10 @@ TERMINAL = frozenset({DONE, SKIPPED, DEAD})
 STAGES = ("prefilter", "triage", "draft", "calendar", "notify")
 FINISHED = "done"
 
+# Message origins: where a stored mail came from.
+LIVE = "live"
+REPLAY_PREFIX = "replay:"
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on every backend (SQLite keeps no zone)."""
@@ -104,8 +108,11 @@ class Message(Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # 'live' (watcher, files) or 'replay:<run id>': backlog mail is told in digests, not one card each.
+    origin: Mapped[str] = mapped_column(String(64), default=LIVE, server_default=LIVE)
 
-    __table_args__ = (Index("ix_messages_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_messages_due", "state", "next_attempt_at"),
+                      Index("ix_messages_origin", "origin", "state"))
 
 
 class MailboxCheckpoint(Base):

@@ -9,20 +9,26 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, event, func, select, text, update
+from sqlalchemy import Select, Table, delete, event, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import undefer
 
 from recruiter.errors import DependencyUnavailable, RecruiterError
+from recruiter.log import scrub
 from recruiter.store.models import (
     DEAD,
+    DONE,
+    FINISHED,
+    LIVE,
     PENDING,
+    REPLAY_PREFIX,
     RETRY_WAIT,
+    SKIPPED,
     Attempt,
     MailboxCheckpoint,
     Message,
@@ -51,6 +57,8 @@ class NewMessage:
     uidvalidity: int | None = None
     uid: int | None = None
     source: str | None = None
+    origin: str = LIVE  # or "replay:<run id>" (see recruiter.replay)
+    skip_reason: str | None = None  # already prefiltered (replay batches): stored as skipped, never claimed
 
 
 class MailboxLock:
@@ -168,21 +176,21 @@ class Store:
 
         When the mail came from IMAP, the mailbox checkpoint advances in the same transaction.
         """
-        values = {
-            "key": new.key, "mailbox": new.mailbox, "raw": new.raw, "size": len(new.raw),
-            "message_id": new.message_id, "subject": new.subject[:2000], "from_addr": new.from_addr[:320],
-            "folder": new.folder, "uidvalidity": new.uidvalidity, "uid": new.uid, "source": new.source,
-            "state": PENDING, "stage": "prefilter", "attempts": 0,
-            "received_at": utcnow(), "next_attempt_at": utcnow(), "created_at": utcnow(), "updated_at": utcnow(),
-        }
-        insert = sqlite_insert if self.sqlite else pg_insert
-        stmt = insert(Message).values(**values).on_conflict_do_nothing(index_elements=["key"])
+        stmt = self._insert_new(new)
         async with self._tx() as session:
             result = await session.execute(stmt.returning(Message.id))
             new_id = result.scalar_one_or_none()
             if new.uidvalidity is not None and new.uid is not None:
                 await self._advance_checkpoint(session, new.mailbox, new.uidvalidity, new.uid)
             return new_id
+
+    def _insert_new(self, new: NewMessage) -> Any:
+        """INSERT … ON CONFLICT (key) DO NOTHING for one new message."""
+        return self._insert_stmt().values(**_new_values(new))
+
+    def _insert_stmt(self) -> Any:
+        insert = sqlite_insert if self.sqlite else pg_insert
+        return insert(Message).on_conflict_do_nothing(index_elements=["key"])
 
     async def has_key(self, key: str) -> bool:
         """True when a mail with this key is stored."""
@@ -313,8 +321,10 @@ class Store:
         reason: str | None = None,
     ) -> None:
         """Record a failed attempt; schedule a retry at ``retry_at`` or dead-letter (with ``reason``) when None."""
-        trace = "".join(tb.format_exception(exc))[-4000:]
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        # Error texts outlive the process and reach the CLI, the API and Telegram: no secrets in them
+        # (a server may echo a key in its error body, which the exception chain then carries).
+        trace = scrub("".join(tb.format_exception(exc)))[-4000:]
+        error = scrub(f"{type(exc).__name__}: {exc}")[:2000]
         async with self._tx() as session:
             session.add(
                 Attempt(message_id=message_id, stage=stage, error_class=type(exc).__name__, error=error,
@@ -370,6 +380,127 @@ class Store:
                 reaped.append((row.id, row.state))
         return reaped
 
+    # ---- backlog replay and digests -----------------------------------------------------------
+
+    async def add_messages(self, news: Sequence[NewMessage]) -> list[int | None]:
+        """Store a batch in one multi-row INSERT; None for each key already stored (or repeated in the
+        batch). Unlike ``add_message`` no checkpoint moves: the watcher's place stays its own."""
+        if not news:
+            return []
+        insert = (sqlite_insert if self.sqlite else pg_insert)(cast(Table, Message.__table__))
+        stmt = insert.on_conflict_do_nothing(index_elements=["key"]).returning(Message.id, Message.key)
+        async with self._tx() as session:
+            connection = await session.connection()
+            result = await connection.execute(stmt, [_new_values(new) for new in news])
+            ids = {key: message_id for message_id, key in result.all()}
+        return [ids.pop(new.key, None) for new in news]
+
+    async def stored_uids(self, mailbox: str, folder: str, uidvalidity: int) -> set[int]:
+        """UIDs of ``mailbox``'s ``folder`` already stored under this UIDVALIDITY."""
+        async with self._read() as session:
+            rows = await session.execute(select(Message.uid).where(
+                Message.mailbox == mailbox, Message.folder == folder, Message.uidvalidity == uidvalidity,
+                Message.uid.is_not(None)))
+            return {int(uid) for uid in rows.scalars() if uid is not None}
+
+    async def keys_stored(self, keys: Sequence[str]) -> set[str]:
+        """Which of ``keys`` are stored."""
+        found: set[str] = set()
+        async with self._read() as session:
+            for start in range(0, len(keys), 500):
+                rows = await session.execute(select(Message.key).where(Message.key.in_(keys[start:start + 500])))
+                found.update(rows.scalars())
+        return found
+
+    async def adopt_replay(self, origin: str) -> int:
+        """Unfinished backlog mail of earlier, interrupted replays joins replay ``origin``; returns how many."""
+        async with self._tx() as session:
+            result = await session.execute(
+                update(Message)
+                .where(Message.origin.startswith(REPLAY_PREFIX), Message.origin != origin,
+                       Message.state.in_(DUE_STATES))
+                .values(origin=origin)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def origin_counts(self, origin: str) -> dict[tuple[str, bool | None], int]:
+        """How many messages of ``origin`` are in each (state, is_recruiter)."""
+        async with self._read() as session:
+            rows = await session.execute(
+                select(Message.state, Message.is_recruiter, func.count())
+                .where(Message.origin == origin).group_by(Message.state, Message.is_recruiter)
+            )
+            return {(state, recruiter): int(count) for state, recruiter, count in rows.all()}
+
+    async def origin_due(self, origin: str) -> int:
+        """Messages of ``origin`` due now or being worked on (not those waiting for a later retry)."""
+        async with self._read() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(Message).where(
+                    Message.origin == origin, Message.state.in_(DUE_STATES),
+                    (Message.next_attempt_at <= utcnow()) | Message.lease_owner.is_not(None))
+            ) or 0)
+
+    async def replay_unfinished(self) -> int:
+        """Backlog mail of any replay not yet in a terminal state."""
+        async with self._read() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(Message).where(
+                    Message.origin.startswith(REPLAY_PREFIX), Message.state.in_(DUE_STATES))
+            ) or 0)
+
+    async def digest_owed(self, *, limit: int | None = None) -> list[Message]:
+        """Backlog recruiter mail that is done and was not told in a digest yet, oldest first."""
+        told = select(SideEffect.id).where(SideEffect.message_id == Message.id, SideEffect.kind == "notify")
+        query = (
+            select(Message)
+            .where(Message.origin.startswith(REPLAY_PREFIX), Message.state == DONE,
+                   Message.is_recruiter.is_(True), ~exists(told))
+            .order_by(Message.id)
+        )
+        if limit:
+            query = query.limit(limit)
+        async with self._read() as session:
+            return list((await session.execute(query)).scalars())
+
+    async def effects_of_kind(self, message_ids: Sequence[int], kind: str) -> dict[int, SideEffect]:
+        """Each given message's side effect of ``kind`` (its first one), by message id."""
+        found: dict[int, SideEffect] = {}
+        async with self._read() as session:
+            rows = await session.execute(
+                select(SideEffect).where(SideEffect.message_id.in_(list(message_ids)), SideEffect.kind == kind)
+                .order_by(SideEffect.id)
+            )
+            for effect in rows.scalars():
+                found.setdefault(effect.message_id, effect)
+        return found
+
+    async def claim_effects(self, effects: Sequence[tuple[int, str, str, str]]) -> bool:
+        """Record every (message id, key, kind, ref) or none: False when any key is already recorded
+        (another process is doing the same side effect)."""
+        try:
+            async with self._tx() as session:
+                for message_id, key, kind, ref in effects:
+                    session.add(SideEffect(key=key, message_id=message_id, kind=kind, ref=ref))
+                await session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    async def record_effects(self, effects: Sequence[tuple[int, str, str, str]]) -> None:
+        """Record (message id, key, kind, ref) side effects in one transaction; keys already recorded stay."""
+        async with self._tx() as session:
+            keys = [key for _, key, _, _ in effects]
+            held = set((await session.execute(select(SideEffect.key).where(SideEffect.key.in_(keys)))).scalars())
+            for message_id, key, kind, ref in effects:
+                if key not in held:
+                    session.add(SideEffect(key=key, message_id=message_id, kind=kind, ref=ref))
+
+    async def forget_effects(self, keys: Sequence[str]) -> None:
+        """Drop side-effect records (intents whose action is known not to have happened)."""
+        async with self._tx() as session:
+            await session.execute(delete(SideEffect).where(SideEffect.key.in_(list(keys))))
+
     # ---- dead-letter queue --------------------------------------------------------------------
 
     async def redrive(
@@ -406,7 +537,9 @@ class Store:
 
     # ---- reading ------------------------------------------------------------------------------
 
-    async def list_messages(self, *, state: str | None = None, limit: int | None = None) -> list[Message]:
+    async def list_messages(
+        self, *, state: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> list[Message]:
         """Stored messages, oldest first, without raw bytes."""
         async with self._read() as session:
             query = select(Message).order_by(Message.id)
@@ -414,7 +547,20 @@ class Store:
                 query = query.where(Message.state == state)
             if limit:
                 query = query.limit(limit)
+            if offset:
+                query = query.offset(offset)
             return list((await session.execute(query)).scalars())
+
+    async def activity(self) -> dict[str, Any]:
+        """When mail last arrived per mailbox, and when a message was last triaged (``last_triage``)."""
+        async with self._read() as session:
+            rows = await session.execute(select(Message.mailbox, func.max(Message.received_at))
+                                         .group_by(Message.mailbox))
+            last_mail = {name: _aware(at) for name, at in rows.all() if at is not None}
+            last_triage = (await session.execute(
+                select(func.max(Message.updated_at)).where(Message.triage_tier.is_not(None))
+            )).scalar()
+        return {"last_mail": last_mail, "last_triage": _aware(last_triage) if last_triage is not None else None}
 
     async def dlq_stats(self) -> tuple[int, float]:
         """(dead messages, seconds since the oldest of them died; 0 when there is none)."""
@@ -424,17 +570,13 @@ class Store:
             )).one()
         if not count or oldest is None:
             return 0, 0.0
-        if isinstance(oldest, str):  # SQLite hands aggregates back without the column type
-            oldest = datetime.fromisoformat(oldest)
-        if oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        return int(count), max(0.0, (utcnow() - oldest).total_seconds())
+        return int(count), max(0.0, (utcnow() - _aware(oldest)).total_seconds())
 
     async def counts_by_state(self) -> dict[str, int]:
         """How many messages are in each state."""
         async with self._read() as session:
             rows = await session.execute(select(Message.state, func.count()).group_by(Message.state))
-            return {state: count for state, count in rows.tuples()}
+            return {state: count for state, count in rows.all()}
 
     async def effects_for(self, message_id: int) -> list[SideEffect]:
         """Every recorded side effect of one message."""
@@ -451,6 +593,54 @@ class Store:
                 select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.id)
             )
             return list(rows.scalars())
+
+    # ---- one-tap actions (recruiter.actions) ---------------------------------------------------
+
+    async def claim_effect(self, message_id: int, key: str, kind: str, ref: str) -> bool:
+        """Record a side effect unless its key exists; True when this call recorded it. The unique key
+        makes this an atomic once-only lock: of two concurrent callers exactly one gets True."""
+        insert = sqlite_insert if self.sqlite else pg_insert
+        stmt = (insert(SideEffect)
+                .values(key=key, message_id=message_id, kind=kind, ref=ref, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["key"]).returning(SideEffect.id))
+        async with self._tx() as session:
+            return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+    async def swap_effect(self, key: str, old_ref: str, new_ref: str) -> bool:
+        """Compare-and-set a side effect's ref; True when it still was ``old_ref`` and now is ``new_ref``."""
+        async with self._tx() as session:
+            result = await session.execute(
+                update(SideEffect).where(SideEffect.key == key, SideEffect.ref == old_ref).values(ref=new_ref)
+            )
+            return getattr(result, "rowcount", 0) == 1
+
+    async def count_effects(self, kind: str, ref: str) -> int:
+        """How many side effects of ``kind`` share ``ref`` (a digest card is shared by its members)."""
+        async with self._read() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(SideEffect).where(SideEffect.kind == kind, SideEffect.ref == ref)
+            ) or 0)
+
+
+def _aware(value: datetime | str) -> datetime:
+    """An aggregate's datetime as aware UTC (SQLite hands aggregates back as naive text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _new_values(new: NewMessage) -> dict[str, Any]:
+    """The row of a new message: due at the first stage, or finished as skipped when prefiltered."""
+    skipped = new.skip_reason is not None
+    now = utcnow()
+    return {
+        "key": new.key, "mailbox": new.mailbox, "raw": new.raw, "size": len(new.raw),
+        "message_id": new.message_id, "subject": new.subject[:2000], "from_addr": new.from_addr[:320],
+        "folder": new.folder, "uidvalidity": new.uidvalidity, "uid": new.uid, "source": new.source,
+        "state": SKIPPED if skipped else PENDING, "stage": FINISHED if skipped else "prefilter",
+        "is_recruiter": False if skipped else None, "skip_reason": new.skip_reason, "attempts": 0,
+        "origin": new.origin, "received_at": now, "next_attempt_at": now, "created_at": now, "updated_at": now,
+    }
 
 
 @contextmanager

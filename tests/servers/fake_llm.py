@@ -235,7 +235,10 @@ class FakeLLM:
         return self.draft_answer(text)
 
     def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
-        prompt_tokens = len(json.dumps(body.get("messages", []))) // 4 + 1
+        # Like a real server's count without its tokenizer: about four characters per token, plus the
+        # chat template's few tokens per message. Counting characters, not JSON bytes: "é" is one.
+        prompt_tokens = sum(len(str(m.get("content") or "")) // 4 + 4
+                            for m in body.get("messages") or [] if isinstance(m, dict)) + 1
         completion_tokens = len(content) // 4 + 1
         return {
             "id": f"chatcmpl-{secrets.token_hex(12)}",

@@ -1,0 +1,1 @@
+"""Benchmarks of recruiter-responder (see bench/README.md). Not part of the installed package."""

@@ -1,0 +1,1 @@
+"""The labelled sample set for `recruiter backtest` and the economy benchmark; see build.py."""

@@ -1,0 +1,168 @@
+"""bench/memory — RSS of `recruiter run` while 10,000 messages pass through it.
+
+Real Dovecot, `recruiter run` as a subprocess (shipped defaults), the zero-latency loopback LLM and Bot API.
+A generated mix (about 1 in 5 recruiter mail; newsletters, notifications, personal mail; every 25th
+personal mail with a 2 MiB attachment) is APPENDed to the INBOX while the service runs; the service's
+VmRSS is sampled every 0.2 s from the first APPEND until every message is done or skipped. The run is cut
+into four quarters of time; each quarter's peak and median (steady) RSS is printed.
+
+Targets: peak ≤ 120 MB; the last quarter no higher than the second (no growth).
+
+Run from the repository root:  /work/venv/bin/python -m bench.memory [--messages 10000] [--db sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import imaplib
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python bench/memory.py`: the repository root is not on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import corpus
+from bench.common import (
+    add_user,
+    cli,
+    cpu_seconds,
+    database,
+    machine,
+    resources,
+    rss_kb,
+    service_env,
+    start_dovecot,
+    start_llm,
+    start_service,
+    start_telegram,
+    wait_for,
+    workdir,
+)
+from recruiter.store.models import DEAD, DONE, SKIPPED
+from recruiter.store.repo import Store
+
+TARGET_PEAK_MB = 120.0
+
+
+class Sampler(threading.Thread):
+    """Samples a process's VmRSS (KiB) every ``every`` seconds until stopped."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        super().__init__(name="rss-sampler", daemon=True)
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, int]] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            kb = rss_kb(self.pid)
+            if kb is not None:
+                self.samples.append((time.monotonic(), kb))
+            self.halt.wait(self.every)
+
+
+def feed(user_host: str, port: int, user: str, password: str, count: int, fed: list[int]) -> None:
+    """APPEND ``count`` generated mails over one connection (stdlib imaplib, as another mail client would)."""
+    client = imaplib.IMAP4(user_host, port, timeout=30)
+    client.login(user, password)
+    try:
+        for _kind, raw in corpus.mixed(count, seed=10, big_attachment_every=25):
+            status, data = client.append("INBOX", None, None, raw)
+            if status != "OK":
+                raise RuntimeError(f"APPEND answered {status} {data!r}")
+            fed[0] += 1
+    finally:
+        client.logout()
+
+
+async def finished(db_url: str) -> tuple[int, dict[str, int]]:
+    store = Store.from_url(db_url)
+    try:
+        counts = await store.counts_by_state()
+    finally:
+        await store.aclose()
+    return sum(counts.get(s, 0) for s in (DONE, SKIPPED, DEAD)), counts
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="for the whole run, seconds")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    with resources() as stack:
+        cwd = workdir(stack)
+        dovecot = start_dovecot(stack)
+        user = add_user(dovecot)
+        llm = start_llm(stack)
+        telegram = start_telegram(stack)
+        db_url = database(stack, args.db, cwd)
+        env = service_env(cwd, db_url, user, llm, telegram)
+        cli(env, cwd, "migrate")
+        service = start_service(stack, env, cwd)
+        wait_for(lambda: service.events("imap.first_start"), timeout=60, what="the watcher's first start",
+                 service=service)
+        idle_kb = rss_kb(service.pid) or 0
+        sampler = Sampler(service.pid)
+        sampler.start()
+        stack.callback(sampler.halt.set)
+        fed = [0]
+        started = time.monotonic()
+        cpu_before = cpu_seconds(service.pid)
+        feeder = threading.Thread(target=feed, args=(user.host, user.port, user.user, user.password,
+                                                     args.messages, fed), daemon=True)
+        feeder.start()
+        last_print = 0.0
+        while True:
+            done, counts = asyncio.run(finished(db_url))
+            if time.monotonic() - last_print >= 10:
+                print(f"  {time.monotonic() - started:6.0f} s  fed {fed[0]:6d}  finished {done:6d}  "
+                      f"rss {(rss_kb(service.pid) or 0) / 1024:6.1f} MB", file=sys.stderr, flush=True)
+                last_print = time.monotonic()
+            if done >= args.messages:
+                break
+            if not service.alive():
+                raise SystemExit(f"the service died:\n{service.tail()}")
+            if time.monotonic() - started > args.timeout:
+                raise SystemExit(f"timed out: {done} of {args.messages} finished ({counts})")
+            time.sleep(1.0)
+        elapsed = time.monotonic() - started
+        cpu = cpu_seconds(service.pid) - cpu_before
+        sampler.halt.set()
+        sampler.join()
+        feeder.join(timeout=10)
+        ok = report(sampler.samples, started, elapsed, idle_kb, counts, args, cpu, len(telegram.arrivals))
+    return 1 if args.check and not ok else 0
+
+
+def report(samples: list[tuple[float, int]], started: float, elapsed: float, idle_kb: int, counts: dict[str, int],
+           args: argparse.Namespace, cpu: float, cards: int) -> bool:
+    mb = [kb / 1024 for _, kb in samples]
+    print(f"\nbench/memory — {args.messages} messages through `recruiter run` in {elapsed:.1f} s "
+          f"({args.messages / elapsed:.0f} msg/s), database {args.db}")
+    print(f"machine: {machine()}")
+    print(f"states: {counts}; cards sent: {cards}; service CPU {cpu:.1f} s")
+    print(f"RSS before the first message: {idle_kb / 1024:.1f} MB; {len(samples)} samples every 0.2 s")
+    quarters: list[list[float]] = [[], [], [], []]
+    for (at, kb) in samples:
+        quarters[min(3, int((at - started) / elapsed * 4))].append(kb / 1024)
+    print(f"{'quarter':10s} {'peak MB':>9s} {'median MB':>10s} {'samples':>8s}")
+    for index, values in enumerate(quarters, 1):
+        if values:
+            print(f"Q{index:<9d} {max(values):9.1f} {statistics.median(values):10.1f} {len(values):8d}")
+    peak = max(mb)
+    q2, q4 = quarters[1] or [0.0], quarters[3] or [0.0]
+    grew = statistics.median(q4) > statistics.median(q2)
+    print(f"peak {peak:.1f} MB; steady (median) Q2 {statistics.median(q2):.1f} MB → Q4 {statistics.median(q4):.1f} MB")
+    print(f"target peak ≤ {TARGET_PEAK_MB:.0f} MB: {'MET' if peak <= TARGET_PEAK_MB else 'MISSED'}; "
+          f"last quarter no higher than the second: {'MISSED' if grew else 'MET'}")
+    return peak <= TARGET_PEAK_MB and not grew
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""The card's one-tap links against real servers: Dovecot (Drafts, Sent, INBOX flags), an aiosmtpd sink with
+STARTTLS, a self-signed CA and AUTH, the loopback Bot API, on SQLite and PostgreSQL.
+
+Each test first runs the real pipeline over one recruiter mail delivered to Dovecot (draft APPENDed,
+card sent with signed links), then taps the card's links through the service's HTTP app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email import policy
+from email.utils import make_msgid
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx
+import pytest
+
+from recruiter.callbacks import build_actions, callback_router
+from recruiter.links import sign_link
+from recruiter.mail.compose import KEY_HEADER
+from recruiter.pipeline.ingest import describe
+from recruiter.service import Runtime, build_runtime
+from recruiter.settings import Settings, settings_from
+from recruiter.store.migrate import upgrade_head
+from recruiter.web import make_app
+from tests.mailfactory import make_mail
+from tests.servers.dovecot import Dovecot, ImapUser
+from tests.servers.fake_telegram import FakeTelegram
+from tests.servers.smtp import SmtpSink
+
+# aiosmtpd 1.4 warns about its own deprecated attribute on every successful AUTH (in its thread).
+pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")
+
+SECRET = "cb-secret-0123456789abcdef"
+RECRUITER = "jane@acme-talent.example"
+
+
+def env_for(tmp_path: Path, db_url: str, user: ImapUser, telegram: FakeTelegram, sink: SmtpSink | None,
+            **extra: str) -> dict[str, str]:
+    """The service's variables for one Dovecot mailbox, the fake Bot API and (optionally) the SMTP sink."""
+    env = {
+        "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": user.host, "IMAP_ME_PORT": str(user.port),
+        "IMAP_ME_USER": user.user, "IMAP_ME_PASS": user.password, "IMAP_ME_TLS": "none",
+        "DB_CONNECTION_STRING": db_url, "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_CHAT_ID": "4242",
+        "TELEGRAM_API_BASE_URL": telegram.base_url, "WEBHOOK_BEARER_TOKEN": SECRET,
+        "CALLBACK_BASE_URL": "https://rr.example.org", "ICS_DIR": str(tmp_path / "events"),
+        "DRAFTS_DIR": str(tmp_path / "drafts"), "IMAP_TIMEOUT_SECONDS": "5", "LEASE_SECONDS": "5",
+        "OWNER_NAME": "Alex Example",
+    }
+    if sink is not None:
+        env.update({
+            "SMTP_HOST": sink.host, "SMTP_PORT": str(sink.port), "SMTP_TLS": "starttls", "SMTP_USER": sink.user,
+            "SMTP_PASSWORD": sink.password, "SMTP_CA_FILE": str(sink.cert_file), "SMTP_FROM_ADDR": user.user,
+            "SMTP_FROM_NAME": "Alex Example", "SMTP_TIMEOUT_SECONDS": "5",
+        })
+    env.update(extra)
+    return env
+
+
+@dataclass
+class World:
+    """One processed recruiter mail with its draft in Drafts and its card on the fake Bot API."""
+
+    settings: Settings
+    runtime: Runtime
+    dovecot: Dovecot
+    user: ImapUser
+    telegram: FakeTelegram
+    sink: SmtpSink
+    message_id: int
+    key: str
+    original: bytes
+    original_uid: int
+    client: httpx.AsyncClient
+
+    def links(self) -> dict[str, str]:
+        card = self.telegram.messages()[0]  # the card of this world's mail (the first one)
+        buttons = card["reply_markup"]["inline_keyboard"][0]
+        return {name: button["url"] for name, button in zip(("send", "decline", "ignore"), buttons, strict=True)}
+
+    async def tap(self, url: str, client: httpx.AsyncClient | None = None) -> httpx.Response:
+        parsed = urlparse(url)
+        return await (client or self.client).get(f"{parsed.path}?{parsed.query}")
+
+    def drafts(self) -> list[tuple[int, set[str], bytes]]:
+        return self.dovecot.messages(self.user.user, "Drafts")
+
+    def folder(self, name: str) -> list[tuple[int, set[str], bytes]]:
+        return self.dovecot.messages(self.user.user, name)
+
+    async def effects(self) -> dict[str, str]:
+        rows = await self.runtime.store.effects_for(self.message_id)
+        return {row.key.removeprefix(f"{self.key}:"): row.ref for row in rows}
+
+
+def uidvalidity(dovecot: Dovecot, user: str, folder: str = "INBOX") -> int:
+    client = dovecot.connect(user)
+    try:
+        client.select(folder, readonly=True)
+        _, data = client.response("UIDVALIDITY")
+        return int(data[0])
+    finally:
+        client.logout()
+
+
+def app_for(settings: Settings, runtime: Runtime) -> httpx.AsyncClient:
+    """The service's HTTP app with the /cb routes, as `recruiter run` builds it, behind an ASGI client."""
+    router = callback_router(build_actions(settings, runtime.store, runtime.notifier), SECRET)
+    app = make_app(runtime.store, [], runtime.llm, None, stale_seconds=60, token=SECRET, callbacks=router)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://rr.example.org")
+
+
+async def process(runtime: Runtime, dovecot: Dovecot, user: ImapUser, raw: bytes) -> tuple[int, int]:
+    """Deliver ``raw`` to INBOX, store it as the watcher would and run the pipeline; (message id, uid)."""
+    uid = dovecot.append(user.user, raw)
+    new = describe(raw, mailbox="me", folder="INBOX", uidvalidity=uidvalidity(dovecot, user.user), uid=uid)
+    message_id = await runtime.store.add_message(new)
+    assert message_id is not None
+    await runtime.worker.drain()
+    return message_id, uid
+
+
+@pytest.fixture
+async def world(tmp_path: Path, db_url: str, dovecot: Dovecot, imap_user: ImapUser, fake_telegram: FakeTelegram,
+                smtp_sink: SmtpSink) -> AsyncIterator[World]:
+    settings = settings_from(env_for(tmp_path, db_url, imap_user, fake_telegram, smtp_sink))
+    await upgrade_head(db_url)
+    runtime = await build_runtime(settings)
+    raw = make_mail(to=imap_user.user)
+    try:
+        message_id, uid = await process(runtime, dovecot, imap_user, raw)
+        row = await runtime.store.get(message_id)
+        assert row is not None and (row.state, row.is_recruiter) == ("done", True), row and row.last_error
+        async with app_for(settings, runtime) as client:
+            yield World(settings, runtime, dovecot, imap_user, fake_telegram, smtp_sink, message_id, row.key, raw,
+                        uid, client)
+    finally:
+        await runtime.aclose()
+
+
+def edit_draft(world: World, body: str, *, keep_key: bool = True, old: str = "expunge") -> bytes:
+    """What a mail program does when the owner edits a draft: a new message replaces the old one, which it
+    expunges, only flags ``\\Deleted`` (``old="flag"``), or leaves as it is (``old="keep"``)."""
+    old_uid, _, old_raw = world.drafts()[-1]
+    msg = email.message_from_bytes(old_raw, policy=policy.default)
+    if not keep_key:
+        del msg[KEY_HEADER]
+    del msg["Message-ID"]
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content(body)
+    edited = msg.as_bytes(policy=policy.SMTP)
+    world.dovecot.append(world.user.user, edited, "Drafts", ("\\Draft",))
+    if old != "keep":
+        delete_uid(world, "Drafts", old_uid, expunge=old == "expunge")
+    return edited
+
+
+def delete_uid(world: World, folder: str, uid: int, *, expunge: bool = True) -> None:
+    client = world.dovecot.connect(world.user.user)
+    try:
+        client.select(folder)
+        client.uid("STORE", str(uid), "+FLAGS", "(\\Deleted)")
+        if expunge:
+            client.expunge()
+    finally:
+        client.logout()
+
+
+def sent_mail(world: World) -> email.message.EmailMessage:
+    [received] = world.sink.messages
+    message = email.message_from_bytes(received.content, policy=policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+async def test_send_delivers_the_edited_draft_once_and_tidies_up(world: World) -> None:
+    original_id = email.message_from_bytes(world.original)["Message-ID"]
+    edit_draft(world, "Hi Jane,\n\nan earlier edit\n", old="keep")  # two versions: the newest one counts
+    edit_draft(world, "Hi Jane,\n\nEDITED BY THE OWNER: happy to read more in writing.\n\nAlex\n", old="keep")
+
+    response = await world.tap(world.links()["send"])
+
+    assert response.status_code == 200, response.text
+    assert "<h1>Sent</h1>" in response.text and 'name="viewport"' in response.text
+    [received] = world.sink.messages
+    assert received.rcpt_tos == (RECRUITER,) and received.mail_from == world.user.user
+    sent = sent_mail(world)
+    assert "EDITED BY THE OWNER" in sent.get_content()
+    assert KEY_HEADER not in sent and sent["In-Reply-To"] == original_id and original_id in sent["References"]
+    assert sent["Date"] and sent["Message-ID"]
+    [(_, flags, copy)] = world.folder("Sent")
+    assert "\\Seen" in flags and email.message_from_bytes(copy)["Message-ID"] == sent["Message-ID"]
+    assert world.drafts() == []
+    [(uid, flags, _)] = world.folder("INBOX")
+    assert uid == world.original_uid and "\\Answered" in flags and "\\Seen" not in flags
+    [edit] = world.telegram.calls_to("editMessageText")
+    assert "Sent" in edit["text"] and RECRUITER in edit["text"] and not edit.get("reply_markup")
+    effects = await world.effects()
+    assert {"action", "smtp-intent", "smtp", "sent-copy", "draft-deleted", "answered", "handled"} <= set(effects)
+    assert json.loads(effects["handled"])["done"] == "sent"
+
+    again = await world.tap(world.links()["send"])
+    assert again.status_code == 200 and "Sent" in again.text
+    assert len(world.sink.data_received) == 1 and len(world.folder("Sent")) == 1
+    assert len(world.telegram.calls_to("editMessageText")) == 1
+    other = await world.tap(world.links()["decline"])  # another button of the same card does nothing either
+    assert other.status_code == 200 and "Sent" in other.text and len(world.sink.data_received) == 1
+
+
+async def test_send_finds_an_edited_draft_without_our_header(world: World) -> None:
+    # The client dropped our header and only flagged the old version \Deleted: that one is not the draft.
+    edit_draft(world, "Hi Jane,\n\nNO HEADER VERSION\n\nAlex\n", keep_key=False, old="flag")
+
+    response = await world.tap(world.links()["send"])
+
+    assert response.status_code == 200, response.text
+    assert "NO HEADER VERSION" in sent_mail(world).get_content()
+    assert world.drafts() == []
+
+
+async def test_two_concurrent_taps_send_one_message(world: World) -> None:
+    # A second replica: its own Store (own connections) and its own app, tapping at the same moment.
+    other = await build_runtime(world.settings)
+    world.sink.stalled.set()
+    try:
+        async with app_for(world.settings, other) as second:
+            link = world.links()["send"]
+            first_tap = asyncio.create_task(world.tap(link))
+            second_tap = asyncio.create_task(world.tap(link, second))
+            await asyncio.sleep(1.0)
+            world.sink.stalled.clear()
+            responses = await asyncio.gather(first_tap, second_tap)
+    finally:
+        world.sink.stalled.clear()
+        await other.aclose()
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 409], [r.text for r in responses]
+    assert any("In progress" in r.text for r in responses)
+    assert len(world.sink.data_received) == 1 and len(world.sink.messages) == 1
+    assert len(world.folder("Sent")) == 1
+    later = await world.tap(world.links()["send"])
+    assert later.status_code == 200 and "<h1>Sent</h1>" in later.text and len(world.sink.data_received) == 1
+
+
+async def test_bad_or_expired_links_are_refused_and_change_nothing(world: World) -> None:
+    send = world.links()["send"]
+    query = parse_qs(urlparse(send).query)
+    tampered_sig = send[:-4] + ("0000" if not send.endswith("0000") else "1111")
+    other_message = send.replace(f"m={world.message_id}&", f"m={world.message_id + 1}&")
+    wrong_action = send.replace("/cb/send?", "/cb/ignore?")
+    expired = sign_link("https://rr.example.org", SECRET, "send", world.message_id, int(time.time()) - 5)
+    other_key = sign_link("https://rr.example.org", "another-secret-value", "send", world.message_id,
+                          int(query["exp"][0]))
+    before = await world.effects()
+    for url in (tampered_sig, other_message, wrong_action, expired, other_key):
+        response = await world.tap(url)
+        assert response.status_code == 403, (url, response.text)
+        assert "Nothing was done" in response.text
+    for query_string, status in ((f"m=abc&exp=1&sig={'0' * 64}", 400), ("m=1&exp=2", 400),
+                                 (f"m={world.message_id}&m=2&exp=1&sig={'0' * 64}", 400),
+                                 (urlencode({"m": 1, "exp": 1, "sig": "0" * 64, "x": "y" * 2100}), 414)):
+        response = await world.client.get(f"/cb/send?{query_string}")
+        assert response.status_code == status, (query_string, response.text)
+    assert await world.effects() == before
+    assert world.sink.data_received == [] and len(world.drafts()) == 1 and world.folder("Sent") == []
+    assert world.telegram.calls_to("editMessageText") == []
+
+
+async def test_unknown_and_unfinished_messages(world: World) -> None:
+    unknown = sign_link("https://rr.example.org", SECRET, "send", 999_999, int(time.time()) + 60)
+    assert (await world.tap(unknown)).status_code == 404
+    bulk = make_mail(subject="Weekly digest", headers={"List-Unsubscribe": "<mailto:u@list.example>"})
+    skipped, _ = await process(world.runtime, world.dovecot, world.user, bulk)
+    link = sign_link("https://rr.example.org", SECRET, "ignore", skipped, int(time.time()) + 60)
+    response = await world.tap(link)
+    assert response.status_code == 409 and "not a processed recruiter mail" in response.text
+
+
+async def test_decline_sends_a_polite_decline_and_deletes_the_draft(world: World) -> None:
+    original_id = email.message_from_bytes(world.original)["Message-ID"]
+
+    response = await world.tap(world.links()["decline"])
+
+    assert response.status_code == 200, response.text
+    assert "<h1>Declined</h1>" in response.text
+    sent = sent_mail(world)
+    body = sent.get_content()
+    assert "isn't the right fit" in body and "Alex Example" in body
+    assert sent["In-Reply-To"] == original_id and sent["To"].addresses[0].addr_spec == RECRUITER
+    assert KEY_HEADER not in sent
+    assert world.drafts() == [] and len(world.folder("Sent")) == 1
+    [(_, flags, _)] = world.folder("INBOX")
+    assert "\\Answered" in flags
+    [edit] = world.telegram.calls_to("editMessageText")
+    assert "Declined" in edit["text"]
+    again = await world.tap(world.links()["decline"])
+    assert again.status_code == 200 and len(world.sink.data_received) == 1
+
+
+async def test_ignore_marks_handled_and_sends_nothing(world: World) -> None:
+    response = await world.tap(world.links()["ignore"])
+
+    assert response.status_code == 200 and "<h1>Ignored</h1>" in response.text
+    assert world.sink.data_received == [] and len(world.drafts()) == 1 and world.folder("Sent") == []
+    assert json.loads((await world.effects())["handled"])["done"] == "ignored"
+    [edit] = world.telegram.calls_to("editMessageText")
+    assert "Ignored" in edit["text"]
+    send = await world.tap(world.links()["send"])
+    assert send.status_code == 200 and "Ignored" in send.text and world.sink.data_received == []
+
+
+async def test_smtp_down_leaves_the_link_usable(world: World) -> None:
+    world.sink.stop()
+    response = await world.tap(world.links()["send"])
+    assert response.status_code == 503 and "try again" in response.text.lower()
+    effects = await world.effects()
+    assert not {"action", "smtp-intent", "smtp", "handled"} & set(effects)
+    assert len(world.drafts()) == 1 and world.telegram.calls_to("editMessageText") == []
+
+    world.sink.start()
+    response = await world.tap(world.links()["send"])
+    assert response.status_code == 200 and "<h1>Sent</h1>" in response.text
+    assert len(world.sink.messages) == 1 and world.drafts() == []
+
+
+async def test_a_refused_recipient_is_reported_and_nothing_is_recorded_as_sent(world: World) -> None:
+    world.sink.refuse_recipients = True
+    response = await world.tap(world.links()["send"])
+    assert response.status_code == 502 and "refused" in response.text
+    assert not {"smtp", "smtp-intent", "handled", "action"} & set(await world.effects())
+    world.sink.refuse_recipients = False
+    assert (await world.tap(world.links()["send"])).status_code == 200
+    assert len(world.sink.messages) == 1
+
+
+async def test_imap_down_after_the_send_is_finished_by_a_later_tap(world: World) -> None:
+    world.sink.on_data = world.dovecot.stop  # the mail server takes the reply, then IMAP goes away
+    patient = dataclasses.replace(world.settings, smtp_timeout=60)  # stopping Dovecot may take a while
+    async with app_for(patient, world.runtime) as client:
+        response = await world.tap(world.links()["send"], client)
+    world.sink.on_data = None
+    assert response.status_code == 503 and "was sent" in response.text and "not be sent again" in response.text
+    effects = await world.effects()
+    assert "smtp" in effects and not {"handled", "action", "sent-copy"} & set(effects)
+
+    world.dovecot.start()
+    response = await world.tap(world.links()["send"])
+    assert response.status_code == 200 and "<h1>Sent</h1>" in response.text
+    assert len(world.sink.data_received) == 1 and len(world.folder("Sent")) == 1 and world.drafts() == []
+    [(_, flags, _)] = world.folder("INBOX")
+    assert "\\Answered" in flags
+
+
+async def test_a_send_cut_off_after_the_data_is_never_repeated(world: World) -> None:
+    world.sink.stalled.set()  # the data arrives, the answer never does (the client times out after 5 s)
+    response = await world.tap(world.links()["send"])
+    world.sink.stalled.clear()
+    assert response.status_code == 200 and "May have been sent" in response.text
+    assert "will not be sent again" in response.text and "Sent folder" in response.text
+    assert len(world.drafts()) == 1  # kept: the owner may need it
+    again = await world.tap(world.links()["send"])
+    assert "May have been sent" in again.text and len(world.sink.data_received) == 1
+    [edit] = world.telegram.calls_to("editMessageText")
+    assert "May have been sent" in edit["text"]
+
+
+async def test_smtp_not_configured_answers_503_and_changes_nothing(
+    tmp_path: Path, db_url: str, dovecot: Dovecot, imap_user: ImapUser, fake_telegram: FakeTelegram,
+) -> None:
+    settings = settings_from(env_for(tmp_path, db_url, imap_user, fake_telegram, None))
+    await upgrade_head(db_url)
+    runtime = await build_runtime(settings)
+    try:
+        message_id, _ = await process(runtime, dovecot, imap_user, make_mail(to=imap_user.user))
+        [card] = fake_telegram.messages()
+        urls = [b["url"] for b in card["reply_markup"]["inline_keyboard"][0]]
+        async with app_for(settings, runtime) as client:
+            for url in urls[:2]:
+                parsed = urlparse(url)
+                response = await client.get(f"{parsed.path}?{parsed.query}")
+                assert response.status_code == 503 and "SMTP is not configured" in response.text
+            kinds = {e.kind for e in await runtime.store.effects_for(message_id)}
+            assert kinds and not kinds & {"action", "smtp-intent", "smtp", "handled"}
+            parsed = urlparse(urls[2])
+            assert (await client.get(f"{parsed.path}?{parsed.query}")).status_code == 200  # ignore needs no SMTP
+    finally:
+        await runtime.aclose()
+
+
+async def test_a_digest_card_shared_with_other_mails_is_left_as_it_is(world: World) -> None:
+    ref = (await world.effects())["notify"]
+    other, _ = await process(world.runtime, world.dovecot, world.user,
+                             make_mail(to=world.user.user, subject="Platform Engineer role at Initech"))
+    assert await world.runtime.store.claim_effect(other, "digest-member:notify", "notify", ref)
+
+    response = await world.tap(world.links()["ignore"])
+
+    assert response.status_code == 200 and "<h1>Ignored</h1>" in response.text
+    assert world.telegram.calls_to("editMessageText") == []
