@@ -217,8 +217,8 @@ class Incidents:
             *self._triage_facts(since, now, waiting),
             f"Failures in a row: {self._streak}",
             "",
-            f"Until it recovers, the rules tier triages new mail and drafts wait (each recruiter mail gets a "
-            f"card saying its draft is pending); the LLM is probed every {_duration(self.probe_seconds)}. "
+            "Until it recovers the rules tier sorts new mail; the drafts of recruiter mail are pending and "
+            f"are written (and announced) when the LLM is back. It is probed every {_duration(self.probe_seconds)}. "
             f"A reminder follows every {_duration(self.remind_seconds)} while it lasts, "
             "and one message when it recovers.",
         ])

@@ -23,8 +23,6 @@ from recruiter.mail.parse import ParsedMail
 
 TELEGRAM_LIMIT = 4096
 DRAFT_PREVIEW_CHARS = 400
-DRAFT_PENDING_NOTE = ("⏳ pending: the LLM is unavailable, the reply will be drafted when it is back and "
-                      "this card updated with the buttons")
 LARGE_NOTE = "⚠️ large mail, over MAX_MESSAGE_BYTES: only its headers and first text part were read"
 MAX_MEETINGS_SHOWN = 5
 # Bidi embeddings/overrides/isolates: they could reorder the text around a field.
@@ -218,14 +216,9 @@ def render_card(
     mailbox: str,
     tier: str,
     event_note: str | None = None,
-    draft_pending: bool = False,
 ) -> str:
-    """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters. ``draft_pending``: the
-    LLM is down and the draft waits; the card says so (and is edited into the full one later)."""
-    parts = _parts(mail, triage, draft, mailbox, tier, event_note)
-    if draft_pending:
-        parts.insert(-1, _Part("field", "Draft", DRAFT_PENDING_NOTE, 200, 9))
-    return _assemble(parts, _render_html, TELEGRAM_LIMIT)
+    """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters."""
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note), _render_html, TELEGRAM_LIMIT)
 
 
 def render_plain(

@@ -21,13 +21,13 @@ from typing import Any, TypeVar
 import structlog
 
 from recruiter.calendar import CalendarSink, build_event, event_uid
-from recruiter.errors import PermanentError, Postponed, TransientError
+from recruiter.errors import Postponed, TransientError
 from recruiter.health import Incidents
 from recruiter.ics import build_invitation_event
 from recruiter.links import card_links
 from recruiter.llm.draft import Drafter
 from recruiter.llm.schema import Meeting, TriageResult
-from recruiter.llm.triage import Triager
+from recruiter.llm.triage import Triaged, Triager
 from recruiter.mail.compose import build_reply
 from recruiter.mail.drafts import DraftSink
 from recruiter.mail.invite import Invitation, invitation_meetings, invitations
@@ -144,14 +144,24 @@ async def triage(deps: Deps, job: Job) -> str:
     """Classify; non-recruiter mail ends skipped with no draft, event or card.
 
     While every LLM tier is down (all breakers open, or the triage incident has paused the LLM
-    stages) the rules tier classifies instead; such mail then waits at the draft stage."""
+    stages) the rules tier classifies instead. Its "recruiter" moves the mail on to the draft stage,
+    which waits for the LLM and lets it confirm the verdict before drafting; its "not recruiter" is
+    not final during an outage (the mail waits for the LLM), so no recruiter mail is lost to it."""
     try:
         triaged = await _llm_guarded(deps, lambda: deps.triager.triage(job.mail))
     except TransientError as exc:
         if not (isinstance(exc, Postponed) or deps.triager.llm.all_down):
             raise  # one tier hiccuped: retry with backoff rather than settle for the rules tier
-        triaged = deps.triager.by_rules(job.mail)
-        job.log.warning("triage.rules_fallback", error=str(exc))
+        provisional = deps.triager.by_rules(job.mail)
+        job.log.warning("triage.rules_fallback", error=str(exc), is_recruiter=provisional.result.is_recruiter)
+        if not provisional.result.is_recruiter:
+            raise
+        triaged = provisional
+    return await _record_triage(deps, job, triaged)
+
+
+async def _record_triage(deps: Deps, job: Job, triaged: Triaged) -> str:
+    """Keep a triage verdict; returns the next stage (FINISHED when the mail is not recruiter mail)."""
     invited = invitation_meetings(job.mail.calendar_parts)
     if invited:  # a calendar invitation's times, not the model's reading of the prose (as the rules tier does)
         triaged = replace(triaged, result=triaged.result.model_copy(update={"meetings": invited}))
@@ -172,13 +182,15 @@ async def triage(deps: Deps, job: Job) -> str:
 async def draft(deps: Deps, job: Job) -> str:
     """Write the reply body once, then APPEND it to Drafts once (found again by its key header)."""
     assert job.triage is not None
+    if job.draft is None and job.tier == "rules" and deps.triager.llm.configured:
+        # The rules tier stood in while the LLM was down: the LLM has the last word before a draft.
+        confirmed = await _llm_guarded(deps, lambda: deps.triager.triage(job.mail))
+        if await _record_triage(deps, job, confirmed) == FINISHED:
+            return FINISHED
+    assert job.triage is not None
     if job.draft is None:
         triage_result = job.triage
-        try:
-            text, tier = await _llm_guarded(deps, lambda: deps.drafter.draft(job.mail, triage_result))
-        except Postponed:
-            await _announce_pending(deps, job)
-            raise
+        text, tier = await _llm_guarded(deps, lambda: deps.drafter.draft(job.mail, triage_result))
         await deps.store.advance(job.row.id, job.owner, draft_text=text)
         job.draft = text
         job.log.info("draft.written", tier=tier, chars=len(text))
@@ -203,31 +215,6 @@ async def draft(deps: Deps, job: Job) -> str:
     following = "calendar" if job.triage.meetings or job.mail.calendar_parts else "notify"
     await deps.store.advance(job.row.id, job.owner, effects=effects, stage=following)
     return following
-
-
-async def _announce_pending(deps: Deps, job: Job) -> None:
-    """The LLM is down and the draft waits: tell the owner once, with a card that says so. The notify
-    stage later turns that card into the full one (edit, not a second message). Best effort: a failure
-    here is logged and the real card still comes when the draft is written."""
-    if job.row.origin.startswith(REPLAY_PREFIX) or job.triage is None:
-        return  # backlog mail is announced in digests
-    pending_key, intent_key = f"{job.key}:pending-card", f"{job.key}:pending-intent"
-    if await deps.store.effect(pending_key) is not None or await deps.store.effect(f"{job.key}:notify") is not None:
-        return
-    if await deps.store.effect(intent_key) is not None:
-        return  # died while sending it once: never twice
-    text = render_card(mail=job.mail, triage=job.triage, draft="", mailbox=job.row.mailbox,
-                       tier=job.tier or (job.row.triage_tier or ""), draft_pending=True)
-    await deps.store.advance(job.row.id, job.owner, effects=[(intent_key, "pending-intent", "")])
-    try:
-        ref = await deps.notifier.send_card(text, ())
-    except Exception as exc:
-        job.log.error("notify.pending_card_failed", error=str(exc))
-        await deps.store.forget_effect(intent_key)
-        return
-    job.log.info("notify.pending_card_sent", ref=ref)
-    await _patiently(lambda: deps.store.advance(job.row.id, job.owner, effects=[(pending_key, "pending-card", ref)]),
-                     job)
 
 
 async def calendar(deps: Deps, job: Job) -> str:
@@ -281,31 +268,18 @@ async def notify(deps: Deps, job: Job) -> str:
                            tier=job.tier or (job.row.triage_tier or ""))
         buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
                    Button("🙈 Ignore", links["ignore"])]
-        pending = await deps.store.effect(f"{job.key}:pending-card")
         await deps.store.advance(job.row.id, job.owner, effects=[(intent_key, "notify-intent", "")])
         try:
-            ref = await _show_card(deps, job, pending, text, buttons)
+            ref = await deps.notifier.send_card(text, buttons)
         except BaseException:
             # Telegram refused or could not be reached: nothing was shown, a retry may send.
             await deps.store.forget_effect(intent_key)
             raise
-        job.log.info("notify.sent", ref=ref, replaced_pending=ref == pending)
+        job.log.info("notify.sent", ref=ref)
         effects.append((effect_key, "notify", ref))
     # Telegram cannot be asked whether a card was sent: record it patiently, or a retry sends it twice.
     await _patiently(lambda: _finish(deps, job, DONE, effects=effects), job)
     return FINISHED
-
-
-async def _show_card(deps: Deps, job: Job, pending: str | None, text: str, buttons: list[Button]) -> str:
-    """Turn the "draft pending" card into this one, or send it when there is none (or it cannot be edited,
-    e.g. the owner deleted it)."""
-    if pending:
-        try:
-            await deps.notifier.edit_card(pending, text, buttons)
-            return pending
-        except PermanentError as exc:
-            job.log.warning("notify.pending_card_not_editable", ref=pending, error=str(exc))
-    return await deps.notifier.send_card(text, buttons)
 
 
 async def _patiently(write: Callable[[], Awaitable[None]], job: Job, *, tries: int = 8) -> None:
