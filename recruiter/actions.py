@@ -41,6 +41,7 @@ from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.mail.smtp import MaybeSent, SmtpSender
 from recruiter.notify.telegram import Notifier
 from recruiter.store.models import DONE, Message
+from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
 
 log = structlog.get_logger()
@@ -190,14 +191,14 @@ class Actions:
             return intent, False
         except (TransientError, PermanentError) as exc:
             # The server did not take it: nothing was sent, the link may be used again.
-            await _patiently(lambda: self.store.forget_effect(f"{row.key}:smtp-intent"), bound)
+            await patiently(lambda: self.store.forget_effect(f"{row.key}:smtp-intent"), bound)
             bound.warning("action.smtp_failed", error=str(exc), error_class=type(exc).__name__)
             if isinstance(exc, PermanentError):
                 raise _Retry(Outcome(502, "Not sent", f"The mail server refused the message: {exc}. "
                                                       "Nothing was sent; fix the draft and try again.")) from exc
             raise _Retry(Outcome(503, "Not sent — try again", f"The mail server could not be reached ({exc}). "
                                  "Nothing was sent. Open the link again later.")) from exc
-        await _patiently(lambda: self.store.claim_effect(row.id, f"{row.key}:smtp", "smtp", answer), bound)
+        await patiently(lambda: self.store.claim_effect(row.id, f"{row.key}:smtp", "smtp", answer), bound)
         bound.info("action.smtp_sent", message_id=outgoing.message_id, recipients=len(outgoing.recipients))
         return intent, True
 
@@ -268,7 +269,7 @@ class Actions:
     async def _finish(self, row: Message, what: str, bound: Any, intent: dict[str, Any] | None = None) -> None:
         stored = json.dumps({"done": what, "message_id": (intent or {}).get("message_id"),
                              "to": (intent or {}).get("to", [])})
-        await _patiently(lambda: self.store.claim_effect(row.id, f"{row.key}:handled", "handled", stored), bound)
+        await patiently(lambda: self.store.claim_effect(row.id, f"{row.key}:handled", "handled", stored), bound)
         bound.info("action.done", done=what)
         await self._edit_card(row, what, intent, bound)
 
@@ -334,16 +335,3 @@ def _loads(ref: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-async def _patiently(write: Callable[[], Awaitable[Any]], bound: Any, *, tries: int = 8) -> None:
-    """A store write after a side effect that cannot be taken back: ride out a short database outage."""
-    delay = 0.5
-    for attempt in range(1, tries + 1):
-        try:
-            await write()
-            return
-        except TransientError as exc:
-            if attempt == tries:
-                raise
-            bound.error("store.write_retry", attempt=attempt, error=str(exc), retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)

@@ -27,17 +27,24 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pret
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def _settings(*, quiet_on_tty: bool = False) -> Settings:
+    """Settings, or exit 2 with one line naming the variable. ``quiet_on_tty``: on a terminal only
+    warnings are logged (a progress bar is the output; per-message lines would tear it apart)."""
     try:
         settings = load_settings()
     except ConfigError as exc:
         typer.echo(f"configuration error: {exc}", err=True)
         raise typer.Exit(2) from None
-    configure_logging(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets)
+    level = settings.log_level
+    if quiet_on_tty and sys.stderr.isatty() and level != "DEBUG":
+        level = "WARNING"
+    configure_logging(level=level, fmt=settings.log_format, secrets=settings.secrets)
     return settings
 
 
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def _run(coro: Coroutine[Any, Any, T], *, interrupted: str | None = None) -> T:
+    """Run ``coro``; our errors become one line and exit 1 (configuration: 2). With ``interrupted``,
+    a Ctrl-C that gets through prints it and exits 130."""
     try:
         return asyncio.run(coro)
     except ConfigError as exc:
@@ -46,6 +53,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     except RecruiterError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        if interrupted is None:
+            raise
+        typer.echo(interrupted, err=True)
+        raise typer.Exit(130) from None
 
 
 @app.command()

@@ -16,9 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from recruiter.errors import ConfigError, RecruiterError
-from recruiter.log import configure_logging
-from recruiter.settings import Settings, load_settings
+from recruiter.settings import Settings
 
 if TYPE_CHECKING:  # recruiter.replay pulls in the Telegram library: import it when the command runs
     from recruiter.replay import ReplayOptions, ReplayProgress, ReplaySummary
@@ -79,29 +77,15 @@ def _grace() -> float:
 
 
 def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    # On a terminal the progress bar is the output; per-message log lines would tear it apart.
-    level = settings.log_level if not sys.stderr.isatty() or settings.log_level == "DEBUG" else "WARNING"
-    configure_logging(level=level, fmt=settings.log_format, secrets=settings.secrets)
-    return settings
+    from recruiter.cli import _settings as settings  # cli registers this module's command
+
+    return settings(quiet_on_tty=True)
 
 
 def _guarded(coro: Any) -> Any:
-    try:
-        return asyncio.run(coro)
-    except ConfigError as exc:
-        typer.echo(f"configuration error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except RecruiterError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        typer.echo("replay: stopped at once; leases were released, run again to continue", err=True)
-        raise typer.Exit(130) from None
+    from recruiter.cli import _run
+
+    return _run(coro, interrupted="replay: stopped at once; leases were released, run again to continue")
 
 
 def _service_answers(settings: Settings) -> bool:

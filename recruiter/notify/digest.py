@@ -19,7 +19,7 @@ import html
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from recruiter.links import card_links
 from recruiter.notify.card import TELEGRAM_LIMIT, clean, utf16_len
 from recruiter.notify.telegram import Notifier, StdoutNotifier, html_to_plain
 from recruiter.store.models import Message, utcnow
+from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
 
 log = structlog.get_logger()
@@ -185,8 +186,8 @@ async def _send_all(store: Store, notifier: Notifier, signer: LinkSigner, size: 
         # A sender died between its intent and its record: the digest may have arrived. Never twice.
         log.error("digest.uncertain", messages=[m.id for m in uncertain],
                   note="a digest was being sent when its process died; not sent again")
-        await _patiently(lambda: store.record_effects([(m.id, f"{m.key}:notify", "notify", "uncertain")
-                                                        for m in uncertain]))
+        await patiently(lambda: store.record_effects([(m.id, f"{m.key}:notify", "notify", "uncertain")
+                                                       for m in uncertain]), log)
         report.uncertain += len(uncertain)
     groups = [fresh[i:i + size] for i in range(0, len(fresh), size)]
     if groups and not flush and len(groups[-1]) < size:
@@ -212,26 +213,11 @@ async def _send_group(store: Store, notifier: Notifier, signer: LinkSigner, grou
             unsent = [f"{line.key}:notify-intent" for _, rest in parts[index:] for line in rest]
             await asyncio.shield(store.forget_effects(unsent))
             raise
-        await _patiently(lambda lines=lines, ref=ref: store.record_effects(  # type: ignore[misc]
-            [(line.message_id, f"{line.key}:notify", "notify", ref) for line in lines]))
+        await patiently(lambda lines=lines, ref=ref: store.record_effects(  # type: ignore[misc]
+            [(line.message_id, f"{line.key}:notify", "notify", ref) for line in lines]), log)
         report.messages += 1
         report.lines += len(lines)
         report.refs.append(ref)
         log.info("digest.sent", ref=ref, messages=[line.message_id for line in lines], part=index + 1,
                  parts=len(parts))
     report.digests += 1
-
-
-async def _patiently(write: Callable[[], Awaitable[None]], *, tries: int = 8) -> None:
-    """A store write after a side effect that cannot be looked up: ride out a short database outage."""
-    delay = 0.5
-    for attempt in range(1, tries + 1):
-        try:
-            await asyncio.shield(write())
-            return
-        except TransientError as exc:
-            if attempt == tries:
-                raise
-            log.error("store.write_retry", attempt=attempt, error=str(exc), retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)

@@ -11,7 +11,6 @@ retry or a restart after a crash resumes without doing anything twice.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from recruiter.notify.card import render_card
 from recruiter.notify.telegram import Button, Notifier
 from recruiter.pipeline.prefilter import skip_reason
 from recruiter.store.models import DONE, FINISHED, REPLAY_PREFIX, SKIPPED, Message
+from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
 
 log = structlog.get_logger()
@@ -257,9 +257,9 @@ async def notify(deps: Deps, job: Job) -> str:
         # twice; say so loudly instead (the draft is in Drafts either way).
         job.log.error("notify.uncertain", note="the service died while sending this card; not sent again")
         effects.append((effect_key, "notify", "uncertain"))
-        await _patiently(lambda: _finish(deps, job, DONE, effects=effects,
-                                         last_error="card may not have arrived: the service died while sending"),
-                         job)
+        await patiently(lambda: _finish(deps, job, DONE, effects=effects,
+                                        last_error="card may not have arrived: the service died while sending"),
+                        job.log)
         return FINISHED
     if sent is None:
         links = card_links(deps.links.base_url, deps.links.secret, job.row.id, now=deps.clock(),
@@ -278,23 +278,8 @@ async def notify(deps: Deps, job: Job) -> str:
         job.log.info("notify.sent", ref=ref)
         effects.append((effect_key, "notify", ref))
     # Telegram cannot be asked whether a card was sent: record it patiently, or a retry sends it twice.
-    await _patiently(lambda: _finish(deps, job, DONE, effects=effects), job)
+    await patiently(lambda: _finish(deps, job, DONE, effects=effects), job.log)
     return FINISHED
-
-
-async def _patiently(write: Callable[[], Awaitable[None]], job: Job, *, tries: int = 8) -> None:
-    """Retry a store write after a side effect that cannot be looked up, through a short database outage."""
-    delay = 0.5
-    for attempt in range(1, tries + 1):
-        try:
-            await write()
-            return
-        except TransientError as exc:
-            if attempt == tries:
-                raise
-            job.log.error("store.write_retry", attempt=attempt, error=str(exc), retry_in=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
 
 
 async def _finish(deps: Deps, job: Job, state: str, *, effects: list[tuple[str, str, str]] | None = None,
