@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.mailfactory import make_mail
@@ -222,6 +223,49 @@ def test_replay_via_a_running_service(world: World) -> None:
     assert len(texts) == 3 and all(t.startswith("📬 <b>Backlog digest") for t in texts)  # no card per mail
     assert sorted(world.digest_ids()) == sorted(r["id"] for r in world.stored() if r["is_recruiter"])
     assert len(world.drafts()) == 12 and not any("\\Seen" in f for f in world.inbox_flags())
+
+
+def test_replay_started_through_the_api(world: World) -> None:
+    """`POST /api/replay` on a running `recruiter run`: 202 with an id, followed to the end through
+    `GET /api/replay/{id}`; the digests follow the requested size; a second replay finds nothing new."""
+    mails = backlog(recruiters=9, bulk=12, personal=4)
+    append_all(world.dovecot, world.me, [raw for _, raw in mails])  # before the service: its first start skips them
+    env = {**world.env, "POLL_SECONDS": "0.3", "HTTP_HOST": "127.0.0.1"}
+    base = f"http://127.0.0.1:{env['HTTP_PORT']}"
+    auth = {"Authorization": f"Bearer {SECRET}"}
+    service = subprocess.Popen([sys.executable, "-m", "recruiter", "run"], env=env, cwd=world.cwd,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(service.stdout or []), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any('"imap.first_start"' in line for line in list(lines)), timeout=60)
+        assert httpx.post(f"{base}/api/replay", json={"digest_size": 4}, timeout=10).status_code == 401
+        started = httpx.post(f"{base}/api/replay", json={"digest_size": 4}, headers=auth, timeout=10)
+        assert started.status_code == 202, started.text
+        replay_id = started.json()["id"]
+        job = wait_for(lambda: _finished_job(base, replay_id, auth), timeout=120)
+        assert job["state"] == "finished", job
+        summary = job["summary"]
+        assert (summary["stored"], summary["processed"], summary["recruiter"], summary["dead"]) == (25, 25, 9, 0)
+        assert summary["digests"] == 3  # 4 + 4 + 1
+
+        again = httpx.post(f"{base}/api/replay", json={"digest_size": 4}, headers=auth, timeout=10)
+        assert again.status_code == 202, again.text
+        second = wait_for(lambda: _finished_job(base, again.json()["id"], auth), timeout=60)
+        assert second["state"] == "finished" and second["summary"]["stored"] == 0
+    finally:
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=60) == 0
+        reader.join(timeout=5)
+    assert len(world.digests()) == 3
+    assert sorted(world.digest_ids()) == sorted(r["id"] for r in world.stored() if r["is_recruiter"])
+    assert len(world.drafts()) == 9 and not any("\\Seen" in f for f in world.inbox_flags())
+
+
+def _finished_job(base: str, replay_id: str, auth: dict[str, str]) -> dict[str, Any] | None:
+    job = httpx.get(f"{base}/api/replay/{replay_id}", headers=auth, timeout=10).json()
+    return job if job["state"] != "running" else None
 
 
 def _processed(line: str) -> int:
