@@ -7,7 +7,7 @@ Recruiter mails are APPENDed one at a time. For each one, in the same run:
   card     APPEND returning → the fake Bot API receives the card's sendMessage
   overhead card − push, per mail: what the service adds above the server
 
-Run from the repository root:  /work/venv/bin/python -m bench.latency [--mails 200] [--db sqlite|postgresql]
+Run from the repository root:  .venv/bin/python -m bench.latency [--mails 200] [--db sqlite|postgresql]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ into four quarters of time; each quarter's peak and median (steady) RSS is print
 
 Targets: peak ≤ 120 MB; the last quarter no higher than the second (no growth).
 
-Run from the repository root:  /work/venv/bin/python -m bench.memory [--messages 10000] [--db sqlite|postgresql]
+Run from the repository root:  .venv/bin/python -m bench.memory [--messages 10000] [--db sqlite|postgresql]
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ the loopback Bot API. For each database, in the same run:
 
 Targets: ≥ 200 messages/s and ≤ 4× the bare fetch time, on SQLite and on PostgreSQL.
 
-Run from the repository root:  /work/venv/bin/python -m bench.replay [--messages 5000] [--db both|sqlite|postgresql]
+Run from the repository root:  .venv/bin/python -m bench.replay [--messages 5000] [--db both|sqlite|postgresql]
 """
 
 from __future__ import annotations

@@ -109,6 +109,18 @@ def build_event(
     end = (start_utc + timedelta(minutes=meeting.duration_minutes)).astimezone(zone)
     stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
+    contact = _sender(mail) if mail.from_addr else ""
+    return _tentative_event(uid=uid, stamp=stamp, start=start, end=end, summary=_summary(meeting, triage, mail),
+                            description=_description(triage, mail), transparent=False, contact=contact,
+                            location="", fixed_vtz=fixed_vtz)
+
+
+def _tentative_event(
+    *, uid: str, stamp: datetime, start: date | datetime, end: date | datetime, summary: str, description: str,
+    transparent: bool, contact: str, location: str, fixed_vtz: icalendar.Timezone | None,
+) -> bytes:
+    """The VCALENDAR both builders write: one TENTATIVE VEVENT in the Recruiting category, with the
+    VTIMEZONE its times need (ours for a fixed offset, icalendar's for a named zone)."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -116,23 +128,19 @@ def build_event(
     if fixed_vtz is not None:
         cal.add_component(fixed_vtz)
     event = icalendar.Event()
-    event.add("uid", uid)
-    event.add("dtstamp", stamp)
-    event.add("created", stamp)
-    event.add("last-modified", stamp)
-    event.add("dtstart", start)
-    event.add("dtend", end)
-    event.add("summary", _summary(meeting, triage, mail))
-    event.add("description", _description(triage, mail))
-    event.add("status", "TENTATIVE")
-    event.add("transp", "OPAQUE")
+    for name, value in (("uid", uid), ("dtstamp", stamp), ("created", stamp), ("last-modified", stamp),
+                        ("dtstart", start), ("dtend", end), ("summary", summary), ("description", description),
+                        ("status", "TENTATIVE"), ("transp", "TRANSPARENT" if transparent else "OPAQUE")):
+        event.add(name, value)
     event.add("categories", ["Recruiting"])
-    if mail.from_addr:
-        event.add("contact", _sender(mail))
+    if location:
+        event.add("location", location)
+    if contact:
+        event.add("contact", contact)
     cal.add_component(event)
-    cal.add_missing_timezones(
-        first_date=date(start.year - 1, 1, 1), last_date=date(end.year + 2, 1, 1)
-    )
+    if isinstance(start, datetime) and start.tzinfo is not None:
+        last = end.year if isinstance(end, datetime) else start.year
+        cal.add_missing_timezones(first_date=date(start.year - 1, 1, 1), last_date=date(last + 2, 1, 1))
     return bytes(cal.to_ical())
 
 
@@ -181,25 +189,7 @@ def build_invitation_event(
     if mail.message_id:
         lines.append(f"Message-ID: {_text(mail.message_id)}")
 
-    cal = icalendar.Calendar()
-    cal.add("prodid", PRODID)
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    if fixed_vtz is not None:
-        cal.add_component(fixed_vtz)
-    event = icalendar.Event()
-    for name, value in (("uid", uid), ("dtstamp", stamp), ("created", stamp), ("last-modified", stamp),
-                        ("dtstart", start), ("dtend", end), ("summary", summary),
-                        ("description", "\n".join(lines)), ("status", "TENTATIVE"),
-                        ("transp", "TRANSPARENT" if invitation.all_day else "OPAQUE")):
-        event.add(name, value)
-    event.add("categories", ["Recruiting"])
-    if invitation.location:
-        event.add("location", _text(invitation.location, 250))
-    contact = _organizer(invitation, mail)
-    if contact:
-        event.add("contact", contact)
-    cal.add_component(event)
-    if isinstance(start, datetime) and start.tzinfo is not None:
-        cal.add_missing_timezones(first_date=date(start.year - 1, 1, 1), last_date=date(start.year + 2, 1, 1))
-    return bytes(cal.to_ical())
+    return _tentative_event(uid=uid, stamp=stamp, start=start, end=end, summary=summary,
+                            description="\n".join(lines), transparent=invitation.all_day,
+                            contact=_organizer(invitation, mail), location=_text(invitation.location or "", 250),
+                            fixed_vtz=fixed_vtz)
