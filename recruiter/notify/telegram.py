@@ -73,8 +73,8 @@ class Notifier(Protocol):
         """Send a short HTML message without buttons (alerts, recovery notes)."""
         ...
 
-    async def edit_card(self, ref: str, text: str, buttons: Sequence[Button] = ()) -> None:
-        """Replace the text of a sent card (``ref`` from ``send_card``); its buttons become ``buttons``."""
+    async def edit_card(self, ref: str, text: str) -> None:
+        """Replace the text of a sent card (``ref`` from ``send_card``) and remove its buttons."""
         ...
 
     async def aclose(self) -> None:
@@ -227,17 +227,15 @@ class TelegramNotifier:
         """Send ``text`` (Telegram HTML) without buttons."""
         return await self._send(text, None)
 
-    async def edit_card(self, ref: str, text: str, buttons: Sequence[Button] = ()) -> None:
-        """editMessageText on ``"<chat>:<message>"`` with ``text`` (Telegram HTML) and ``buttons`` (none: removed)."""
+    async def edit_card(self, ref: str, text: str) -> None:
+        """editMessageText on ``"<chat>:<message>"`` with ``text`` (Telegram HTML) and no buttons."""
         chat, _, message_id = ref.rpartition(":")
         if not chat or not message_id.isdigit():
             raise PermanentError(f"not a Telegram message reference: {ref!r}", reason="telegram_ref")
-        row = [InlineKeyboardButton(text=b.text, url=b.url) for b in buttons]
         await self.start()
         await self._call("editMessageText", self._bot.edit_message_text(
             text=text, chat_id=chat, message_id=int(message_id), parse_mode=ParseMode.HTML,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-            reply_markup=InlineKeyboardMarkup([row]) if row else None,
+            link_preview_options=LinkPreviewOptions(is_disabled=True), reply_markup=None,
         ))
 
     async def aclose(self) -> None:
@@ -287,9 +285,9 @@ class StdoutNotifier:
         """Print a message; return ``"stdout:<n>"``."""
         return self._print(text, ())
 
-    async def edit_card(self, ref: str, text: str, buttons: Sequence[Button] = ()) -> None:
-        """Print the card's new text (and buttons), naming the card it replaces."""
-        self._print(f"(card {ref} updated)\n{text}", buttons)
+    async def edit_card(self, ref: str, text: str) -> None:
+        """Print the card's new text, naming the card it replaces."""
+        self._print(f"(card {ref} updated)\n{text}", ())
 
     async def aclose(self) -> None:
         """Nothing to release."""
