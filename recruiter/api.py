@@ -76,7 +76,8 @@ async def service_status(
         report.update(await store_status(store))
     except RecruiterError as exc:
         report.update({"queue": None, "dlq": None, "last_mail": {}, "last_triage_at": None, "store_error": str(exc)})
-    imap = incidents.snapshot()["imap"] if incidents is not None else {}
+    snap = incidents.snapshot() if incidents is not None else None
+    imap = snap["imap"] if snap is not None else {}
     report["mailboxes"] = [
         {
             "name": w.mb.name,
@@ -92,8 +93,7 @@ async def service_status(
     ]
     # opened_at is monotonic clock time: meaningless outside the process, so it is left out.
     report["breakers"] = [{k: v for k, v in tier.items() if k != "opened_at"} for tier in llm.status()]
-    if incidents is not None:
-        snap = incidents.snapshot()
+    if snap is not None:
         report["triage"] = {
             "consecutive_failures": snap["consecutive_failures"],
             "paused": snap["triage_paused"],

@@ -83,9 +83,7 @@ async def _backtest(settings: Settings, labels: Labels, paths: list[Path], imap_
     from recruiter.mail.sources import iter_paths
 
     tiers = () if rules else settings.llm_tiers
-    llm = LLM(tiers, timeout=settings.llm_timeout, concurrency=settings.llm_concurrency,
-              failure_threshold=settings.llm_breaker_threshold, probe_after=settings.llm_breaker_probe_seconds,
-              max_probe_after=max(settings.llm_breaker_probe_seconds, settings.llm_breaker_max_probe_seconds))
+    llm = LLM.from_settings(settings, tiers=tiers)
     run = Backtest(Triager(llm), labels, own_addresses=settings.owner_addresses,
                    max_text_chars=settings.max_text_chars)
     try:

@@ -36,7 +36,7 @@ from recruiter.errors import RecruiterError, TransientError, UnparseableMail
 from recruiter.mail import imap
 from recruiter.mail.parse import parse_message
 from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
-from recruiter.pipeline.ingest import describe
+from recruiter.pipeline.ingest import describe, described
 from recruiter.pipeline.prefilter import skip_reason
 from recruiter.settings import MailboxSettings, Settings
 from recruiter.store.models import DEAD, DONE, REPLAY_PREFIX, SKIPPED
@@ -340,10 +340,9 @@ def _describe_all(found: Sequence[tuple[int, bytes]], mb: MailboxSettings, uidva
             new = describe(raw, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
             out.append(replace(new, origin=origin))  # the pipeline dead-letters it
             continue
+        new = described(raw, mail, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
         reason = skip_reason(mail, own_addresses=settings.owner_addresses)
-        out.append(NewMessage(key=mail.key, mailbox=mb.name, raw=raw, message_id=mail.message_id,
-                              subject=mail.subject, from_addr=mail.from_addr, folder=mb.folder,
-                              uidvalidity=uidvalidity, uid=uid, origin=origin, skip_reason=reason))
+        out.append(replace(new, origin=origin, skip_reason=reason))
     return out
 
 

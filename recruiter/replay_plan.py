@@ -86,19 +86,13 @@ async def _readonly_store(url: str) -> Store | None:
     return store
 
 
-def _llm(settings: Settings) -> LLM:
-    return LLM(settings.llm_tiers, timeout=settings.llm_timeout, concurrency=settings.llm_concurrency,
-               failure_threshold=settings.llm_breaker_threshold, probe_after=settings.llm_breaker_probe_seconds,
-               max_probe_after=max(settings.llm_breaker_probe_seconds, settings.llm_breaker_max_probe_seconds))
-
-
 async def plan_replay(settings: Settings, options: ReplayOptions,
                       progress: Callable[[int, int], None] | None = None) -> ReplayPlan:
     """What ``recruiter replay`` with ``options`` would do; changes nothing anywhere.
     ``progress(done, total)`` is called after each fetched batch."""
     mailboxes = check_options(settings, options)
     store = await _readonly_store(settings.db_url)
-    llm = _llm(settings)
+    llm = LLM.from_settings(settings)
     plan = ReplayPlan()
     try:
         left = options.limit

@@ -103,9 +103,7 @@ def _link_secret(settings: Settings, *, required: bool) -> str:
 async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:
     """Build and start every collaborator from Settings."""
     store = Store.from_url(settings.db_url)
-    llm = LLM(settings.llm_tiers, timeout=settings.llm_timeout, concurrency=settings.llm_concurrency,
-              failure_threshold=settings.llm_breaker_threshold, probe_after=settings.llm_breaker_probe_seconds,
-              max_probe_after=max(settings.llm_breaker_probe_seconds, settings.llm_breaker_max_probe_seconds))
+    llm = LLM.from_settings(settings)
     profile = load_profile(settings.owner_profile)
     owner_name = settings.owner_name or profile_name(profile, "")
     notifier = _notifier(settings, stdout)

@@ -21,7 +21,7 @@ import structlog
 
 from recruiter.errors import DependencyUnavailable, PermanentError, RecruiterError, TransientError
 from recruiter.llm.breaker import CircuitBreaker
-from recruiter.settings import LLMEndpoint
+from recruiter.settings import LLMEndpoint, Settings
 
 log = structlog.get_logger()
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
@@ -166,6 +166,15 @@ class LLM:
         self._gate = asyncio.Semaphore(concurrency)
         self.calls = 0  # real HTTP calls, not skipped tiers
         self.usage = Usage()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, tiers: Sequence[LLMEndpoint] | None = None) -> LLM:
+        """The configured tiers (or ``tiers``, e.g. none for the rules tier) with the configured timeout,
+        concurrency and breakers."""
+        return cls(settings.llm_tiers if tiers is None else tiers, timeout=settings.llm_timeout,
+                   concurrency=settings.llm_concurrency, failure_threshold=settings.llm_breaker_threshold,
+                   probe_after=settings.llm_breaker_probe_seconds,
+                   max_probe_after=max(settings.llm_breaker_probe_seconds, settings.llm_breaker_max_probe_seconds))
 
     @property
     def configured(self) -> bool:

@@ -141,6 +141,12 @@ async def fetch_sizes(client: aioimaplib.IMAP4, mailbox: str, uids: list[int]) -
     return sizes
 
 
+async def add_flags(client: aioimaplib.IMAP4, mailbox: str, uids: list[int], flag: str) -> None:
+    """``UID STORE +FLAGS.SILENT (flag)`` on the given UIDs."""
+    response = await client.uid("store", ",".join(str(u) for u in uids), "+FLAGS.SILENT", f"({flag})")
+    _check(response, mailbox, f"UID STORE {flag}")
+
+
 async def find_special_use(client: aioimaplib.IMAP4, mailbox: str, flag: str) -> str | None:
     """The name of the folder with a special-use flag such as \\Drafts, or None."""
     lines = _check(await client.list('""', "*"), mailbox, "LIST")

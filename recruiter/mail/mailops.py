@@ -97,11 +97,8 @@ class ImapMailbox:
             return len(chosen)
 
     async def _expunge(self, client: aioimaplib.IMAP4, uids: list[int]) -> None:
-        uid_set = ",".join(str(u) for u in uids)
-        response = await asyncio.wait_for(client.uid("store", uid_set, "+FLAGS.SILENT", "(\\Deleted)"), self.timeout)
-        if response.result != "OK":
-            raise imap.unavailable(self.mb.name, f"UID STORE \\Deleted answered {response.result}")
-        response = await asyncio.wait_for(client.uid("expunge", uid_set), self.timeout)
+        await asyncio.wait_for(imap.add_flags(client, self.mb.name, uids, "\\Deleted"), self.timeout)
+        response = await asyncio.wait_for(client.uid("expunge", ",".join(str(u) for u in uids)), self.timeout)
         if response.result != "OK":
             raise imap.unavailable(self.mb.name, f"UID EXPUNGE answered {response.result}")
 
@@ -130,9 +127,5 @@ class ImapMailbox:
             else:
                 uids = []
             if uids:
-                uid_set = ",".join(str(u) for u in uids)
-                response = await asyncio.wait_for(
-                    client.uid("store", uid_set, "+FLAGS.SILENT", "(\\Answered)"), self.timeout)
-                if response.result != "OK":
-                    raise imap.unavailable(self.mb.name, f"UID STORE \\Answered answered {response.result}")
+                await asyncio.wait_for(imap.add_flags(client, self.mb.name, uids, "\\Answered"), self.timeout)
             return len(uids)

@@ -77,6 +77,12 @@ def _fit(value: str, budget: int, escape: Callable[[str], str]) -> str:
     return "".join(out).rstrip() + "…"
 
 
+def cut(text: str, budget: int) -> str:
+    """Untrusted ``text``, cleaned, of at most ``budget`` UTF-16 units (as Telegram counts), cut on a
+    character with an ellipsis; escape it afterwards (the budget counts what Telegram shows)."""
+    return _fit(clean(text), budget, _plain)
+
+
 def _html_escape(text: str) -> str:
     return html.escape(text, quote=False)
 

@@ -27,7 +27,7 @@ import structlog
 
 from recruiter.errors import PermanentError, TransientError
 from recruiter.links import card_links
-from recruiter.notify.card import TELEGRAM_LIMIT, clean, utf16_len
+from recruiter.notify.card import TELEGRAM_LIMIT, cut, utf16_len
 from recruiter.notify.telegram import Notifier, StdoutNotifier, html_to_plain
 from recruiter.store.models import Message, utcnow
 from recruiter.store.patience import patiently
@@ -72,30 +72,16 @@ class _Line:
     entities: int
 
 
-def _cut(text: str, limit: int) -> str:
-    """Cleaned ``text`` of at most ``limit`` UTF-16 units (as Telegram counts), cut on a character."""
-    text = clean(text)
-    if utf16_len(text) <= limit:
-        return text
-    out, used = [], 0
-    for char in text:
-        used += utf16_len(char)
-        if used > limit - 1:
-            break
-        out.append(char)
-    return "".join(out).rstrip() + "…"
-
-
 def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
 def _line(number: int, message: Message, links: dict[str, str], *, plain: bool) -> _Line:
     triage: dict[str, Any] = message.triage or {}
-    company = _cut(str(triage.get("company") or "unknown company"), _FIELD_CHARS["company"])
-    role = _cut(str(triage.get("role") or "role not stated"), _FIELD_CHARS["role"])
-    who = _cut(message.from_addr or "unknown sender", _FIELD_CHARS["who"])
-    subject = _cut(message.subject or "(no subject)", _FIELD_CHARS["subject"])
+    company = cut(str(triage.get("company") or "unknown company"), _FIELD_CHARS["company"])
+    role = cut(str(triage.get("role") or "role not stated"), _FIELD_CHARS["role"])
+    who = cut(message.from_addr or "unknown sender", _FIELD_CHARS["who"])
+    subject = cut(message.subject or "(no subject)", _FIELD_CHARS["subject"])
     meetings = len(triage.get("meetings") or [])
     extra = f" · {meetings} proposed time{'s' if meetings != 1 else ''} on the calendar" if meetings else ""
     head = f"{number}. {company} · {role}"
