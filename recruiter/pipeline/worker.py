@@ -10,6 +10,7 @@ import secrets
 import socket
 import time
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -82,7 +83,7 @@ class Worker:
                 claimed = 0
                 if free > 0:
                     try:
-                        ids = await self._claim(free)
+                        rows = await self._claim(free)
                         outage = 0.0
                     except TransientError as exc:
                         # The store is unreachable: keep the service up and look again soon.
@@ -92,8 +93,8 @@ class Worker:
                                            return_when=asyncio.FIRST_COMPLETED)
                         running = {t for t in running if not t.done()}
                         continue
-                    claimed = len(ids)
-                    running.update(asyncio.create_task(self.process(i), name=f"message:{i}") for i in ids)
+                    claimed = len(rows)
+                    running.update(asyncio.create_task(self.process(row), name=f"message:{row.id}") for row in rows)
                 if claimed == free and free > 0:
                     continue  # there may be more due right now
                 waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -109,21 +110,21 @@ class Worker:
             await asyncio.gather(*running, return_exceptions=True)
             raise
 
-    async def _claim(self, limit: int) -> list[int]:
-        """Reap expired leases (at most once per poll interval) and lease up to ``limit`` due messages."""
+    async def _claim(self, limit: int) -> list[Message]:
+        """Reap expired leases (at most once per poll interval); lease and load up to ``limit`` due messages."""
         now = time.monotonic()
         if now >= self._next_reap:
             self._next_reap = now + min(self.poll_seconds, self.lease_seconds / 4)
             for message_id, state in await self.deps.store.reap_expired():
                 log.warning("worker.lease_expired", message=message_id, state=state)
-        return await self.deps.store.claim_due(self.owner, limit=limit, lease_seconds=self.lease_seconds)
+        return await self.deps.store.claim(self.owner, limit=limit, lease_seconds=self.lease_seconds)
 
     async def run_once(self) -> int:
         """Claim one batch of due messages and process it; returns how many were claimed."""
-        ids = await self._claim(self.concurrency)
-        if ids:
-            await asyncio.gather(*(self.process(i) for i in ids))
-        return len(ids)
+        rows = await self._claim(self.concurrency)
+        if rows:
+            await asyncio.gather(*(self.process(row) for row in rows))
+        return len(rows)
 
     async def drain(self) -> int:
         """Process until nothing is due (used by `recruiter process`)."""
@@ -132,22 +133,18 @@ class Worker:
             total += claimed
         return total
 
-    async def process(self, message_id: int) -> None:
-        """Run the message's remaining stages; record a failure as a retry or a dead letter."""
-        try:
-            row = await self.deps.store.get(message_id, with_raw=True)
-        except TransientError as exc:
-            log.error("worker.cannot_load", message=message_id, error=str(exc))  # the lease will expire
+    async def process(self, row: Message) -> None:
+        """Run a leased message's remaining stages; record a failure as a retry or a dead letter."""
+        if row.lease_owner != self.owner:
             return
-        if row is None or row.lease_owner != self.owner:
-            return
-        with structlog.contextvars.bound_contextvars(message=message_id, key=row.key, mailbox=row.mailbox):
+        with structlog.contextvars.bound_contextvars(message=row.id, key=row.key, mailbox=row.mailbox):
             await self._process(row)
 
     async def _process(self, row: Message) -> None:
         message_id = row.id
         bound = log.bind()
         stage = row.stage
+        job: Job | None = None
         renewer = asyncio.create_task(self._renew(message_id))
         try:
             try:
@@ -166,19 +163,19 @@ class Worker:
             bound.warning("worker.lease_lost", stage=stage)
         except asyncio.CancelledError:
             # Shutdown past the grace period: give the message back without burning an attempt.
-            await asyncio.shield(self._release(message_id))
+            await asyncio.shield(self._release(message_id, job))
             raise
         except Postponed as exc:
             bound.info("stage.postponed", stage=stage, seconds=round(exc.delay, 1), reason=str(exc))
-            await self._postpone(message_id, exc.delay)
+            await self._postpone(message_id, exc.delay, job)
         except PermanentError as exc:
             bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
-            await self._fail(message_id, stage, exc, None, reason=exc.reason)
+            await self._fail(message_id, stage, exc, None, job, reason=exc.reason)
         except TransientError as exc:
-            await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after)
+            await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after, job)
         except Exception as exc:
             bound.exception("stage.crashed", stage=stage)
-            await self._retry(message_id, row.attempts + 1, stage, exc, bound, None)
+            await self._retry(message_id, row.attempts + 1, stage, exc, bound, None, job)
         finally:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -196,32 +193,37 @@ class Worker:
         return following
 
     async def _retry(self, message_id: int, attempt: int, stage: str, exc: BaseException, bound: structlog.BoundLogger,
-                     retry_after: float | None) -> None:
+                     retry_after: float | None, job: Job | None) -> None:
         if attempt >= self.max_attempts:
             bound.error("stage.dead", stage=stage, error=str(exc), reason="max_attempts", attempts=attempt)
-            await self._fail(message_id, stage, exc, None, reason="max_attempts")
+            await self._fail(message_id, stage, exc, None, job, reason="max_attempts")
             return
         delay = retry_delay(attempt, base=self.retry_base, maximum=self.retry_max, retry_after=retry_after)
         bound.warning("stage.retry", stage=stage, error=str(exc), attempt=attempt, seconds=round(delay, 1))
-        await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay))
+        await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay), job)
 
-    async def _postpone(self, message_id: int, delay: float) -> None:
+    # A failure, a pause or a shutdown also writes the progress the job has not written yet (a triage
+    # verdict, a recorded draft or event): the next attempt starts where this one stopped.
+
+    async def _postpone(self, message_id: int, delay: float, job: Job | None) -> None:
         try:
-            await self.deps.store.postpone(message_id, self.owner, utcnow() + timedelta(seconds=delay))
+            await self.deps.store.postpone(message_id, self.owner, utcnow() + timedelta(seconds=delay),
+                                           effects=_effects(job), **_progress(job))
         except (LeaseLost, TransientError) as exc:
             log.warning("worker.cannot_postpone", message=message_id, error=str(exc))
 
-    async def _release(self, message_id: int) -> None:
+    async def _release(self, message_id: int, job: Job | None) -> None:
         try:
-            await self.deps.store.release(message_id, self.owner)
+            await self.deps.store.release(message_id, self.owner, effects=_effects(job), **_progress(job))
             log.info("worker.released", message=message_id)
         except TransientError as exc:
             log.error("worker.cannot_release", message=message_id, error=str(exc))
 
     async def _fail(self, message_id: int, stage: str, exc: BaseException, retry_at: datetime | None,
-                    *, reason: str | None = None) -> None:
+                    job: Job | None, *, reason: str | None = None) -> None:
         try:
-            await self.deps.store.fail(message_id, self.owner, stage=stage, exc=exc, retry_at=retry_at, reason=reason)
+            await self.deps.store.fail(message_id, self.owner, stage=stage, exc=exc, retry_at=retry_at, reason=reason,
+                                       effects=_effects(job), progress=_progress(job))
         except LeaseLost:
             log.warning("worker.lease_lost", message=message_id, stage=stage)
         except TransientError as db_exc:
@@ -235,6 +237,23 @@ class Worker:
                 await self.deps.store.renew_lease(message_id, self.owner, self.lease_seconds)
             except (LeaseLost, TransientError) as exc:
                 log.warning("worker.lease_renew_failed", message=message_id, error=str(exc))
+
+
+def _progress(job: Job | None) -> dict[str, Any]:
+    """The row fields a job has not written yet (a finished job has none left)."""
+    if job is None:
+        return {}
+    progress = dict(job.pending)
+    for terminal in ("state", "lease_owner", "lease_expires_at"):  # the failure's own values decide these
+        progress.pop(terminal, None)
+    if progress.get("stage") == FINISHED:  # the final write failed: resume at the last stage written
+        del progress["stage"]
+    return progress
+
+
+def _effects(job: Job | None) -> list[tuple[str, str, str]]:
+    """The side-effect records a job has not written yet."""
+    return list(job.pending_effects) if job is not None else []
 
 
 def _outcome(exc: BaseException) -> str:

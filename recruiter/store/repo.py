@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import traceback as tb
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -137,6 +138,18 @@ class Store:
                     yield session
 
     @asynccontextmanager
+    async def _core(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a bare connection, for the worker's hot path: Core statements cost
+        about half of an ORM session's flush, and a message passes through several of them."""
+        with _unavailable_as_transient():
+            if self._write_lock is None:
+                async with self.engine.begin() as connection:
+                    yield connection
+            else:
+                async with self._write_lock, self.engine.begin() as connection:
+                    yield connection
+
+    @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session with the same error translation as ``_tx``."""
         with _unavailable_as_transient():
@@ -224,6 +237,10 @@ class Store:
 
     async def claim_due(self, owner: str, *, limit: int, lease_seconds: float) -> list[int]:
         """Lease up to ``limit`` due messages to ``owner``; returns their ids."""
+        return [row.id for row in await self.claim(owner, limit=limit, lease_seconds=lease_seconds, with_raw=False)]
+
+    async def claim(self, owner: str, *, limit: int, lease_seconds: float, with_raw: bool = True) -> list[Message]:
+        """Lease up to ``limit`` due messages to ``owner`` and load them (raw bytes too), in one transaction."""
         now = utcnow()
         query: Select[int] = (
             select(Message.id)
@@ -242,30 +259,30 @@ class Store:
                 update(Message)
                 .where(Message.id.in_(ids))
                 .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+                .execution_options(synchronize_session=False)
             )
-            return ids
+            rows = select(Message).where(Message.id.in_(ids)).order_by(Message.next_attempt_at, Message.id)
+            if with_raw:
+                rows = rows.options(undefer(Message.raw))
+            return list((await session.execute(rows)).scalars())
 
     async def renew_lease(self, message_id: int, owner: str, lease_seconds: float) -> None:
         """Extend a lease we hold; raises LeaseLost if we no longer hold it."""
-        async with self._tx() as session:
-            await self._update_leased(
-                session, message_id, owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds)
-            )
+        await self.advance(message_id, owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
 
-    async def release(self, message_id: int, owner: str) -> None:
-        """Give a lease back without counting an attempt (shutdown)."""
-        async with self._tx() as session:
-            await session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+    async def release(self, message_id: int, owner: str, *, effects: Sequence[tuple[str, str, str]] = (),
+                      **fields: Any) -> None:
+        """Give a lease back without counting an attempt (shutdown), keeping the progress in ``fields``
+        and ``effects`` (as :meth:`advance`). A lease held by someone else now is left alone."""
+        with contextlib.suppress(LeaseLost):
+            await self.advance(message_id, owner, effects=effects, **fields, lease_owner=None, lease_expires_at=None)
 
-    async def postpone(self, message_id: int, owner: str, until: datetime) -> None:
-        """Wait for a paused dependency: due again at ``until``; no attempt is counted or recorded."""
-        async with self._tx() as session:
-            await self._update_leased(session, message_id, owner, state=RETRY_WAIT, next_attempt_at=until,
-                                      lease_owner=None, lease_expires_at=None)
+    async def postpone(self, message_id: int, owner: str, until: datetime, *,
+                       effects: Sequence[tuple[str, str, str]] = (), **fields: Any) -> None:
+        """Wait for a paused dependency: due again at ``until``; no attempt is counted or recorded.
+        ``fields`` and ``effects``: progress made before the pause, kept (as :meth:`advance`)."""
+        await self.advance(message_id, owner, effects=effects, **fields, state=RETRY_WAIT, next_attempt_at=until,
+                           lease_owner=None, lease_expires_at=None)
 
     async def count_waiting(self) -> int:
         """Messages not yet in a terminal state."""
@@ -301,13 +318,29 @@ class Store:
         effects: Sequence[tuple[str, str, str]] = (),
         **fields: Any,
     ) -> None:
-        """Record side effects (key, kind, ref) and move the message on, in one transaction."""
-        async with self._tx() as session:
-            for key, kind, ref in effects:
-                exists = await session.execute(select(SideEffect.id).where(SideEffect.key == key))
-                if exists.first() is None:
-                    session.add(SideEffect(key=key, message_id=message_id, kind=kind, ref=ref))
-            await self._update_leased(session, message_id, owner, **fields)
+        """Record side effects (key, kind, ref) and move the message on, in one transaction.
+        Keys already recorded keep their first record. LeaseLost (nothing written) when ``owner`` no
+        longer holds the lease."""
+        async with self._core() as connection:
+            await self._write_leased(connection, message_id, owner, effects, fields)
+
+    async def _write_leased(self, connection: AsyncConnection, message_id: int, owner: str,
+                            effects: Sequence[tuple[str, str, str]], fields: dict[str, Any]) -> None:
+        fields.setdefault("updated_at", utcnow())
+        result = await connection.execute(
+            update(Message).where(Message.id == message_id, Message.lease_owner == owner).values(**fields)
+        )
+        if getattr(result, "rowcount", 1) != 1:
+            raise LeaseLost(f"message {message_id} is no longer leased to {owner}")
+        if effects:
+            now = utcnow()
+            unique = {key: (kind, ref) for key, kind, ref in reversed(effects)}  # the first record of a key wins
+            insert = (sqlite_insert if self.sqlite else pg_insert)(cast(Table, SideEffect.__table__))
+            await connection.execute(
+                insert.on_conflict_do_nothing(index_elements=["key"]),
+                [{"key": key, "message_id": message_id, "kind": kind, "ref": ref, "created_at": now}
+                 for key, (kind, ref) in unique.items()],
+            )
 
     async def fail(
         self,
@@ -319,38 +352,34 @@ class Store:
         retry_at: datetime | None,
         count_attempt: bool = True,
         reason: str | None = None,
+        effects: Sequence[tuple[str, str, str]] = (),
+        progress: dict[str, Any] | None = None,
     ) -> None:
-        """Record a failed attempt; schedule a retry at ``retry_at`` or dead-letter (with ``reason``) when None."""
+        """Record a failed attempt; schedule a retry at ``retry_at`` or dead-letter (with ``reason``) when None.
+        ``progress`` (fields) and ``effects``: what the attempt achieved before it failed, kept."""
         # Error texts outlive the process and reach the CLI, the API and Telegram: no secrets in them
         # (a server may echo a key in its error body, which the exception chain then carries).
         trace = scrub("".join(tb.format_exception(exc)))[-4000:]
         error = scrub(f"{type(exc).__name__}: {exc}")[:2000]
-        async with self._tx() as session:
-            session.add(
-                Attempt(message_id=message_id, stage=stage, error_class=type(exc).__name__, error=error,
-                        traceback=trace)
-            )
-            fields: dict[str, Any] = {
-                "last_error": error,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "state": DEAD if retry_at is None else RETRY_WAIT,
-            }
-            if retry_at is not None:
-                fields["next_attempt_at"] = retry_at
-            else:
-                fields["dead_reason"] = (reason or type(exc).__name__)[:64]
-            if count_attempt:
-                fields["attempts"] = Message.attempts + 1
-            await self._update_leased(session, message_id, owner, **fields)
-
-    async def _update_leased(self, session: AsyncSession, message_id: int, owner: str, **fields: Any) -> None:
-        fields.setdefault("updated_at", utcnow())
-        result = await session.execute(
-            update(Message).where(Message.id == message_id, Message.lease_owner == owner).values(**fields)
-        )
-        if getattr(result, "rowcount", 1) != 1:
-            raise LeaseLost(f"message {message_id} is no longer leased to {owner}")
+        fields: dict[str, Any] = {
+            **(progress or {}),
+            "last_error": error,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "state": DEAD if retry_at is None else RETRY_WAIT,
+        }
+        if retry_at is not None:
+            fields["next_attempt_at"] = retry_at
+        else:
+            fields["dead_reason"] = (reason or type(exc).__name__)[:64]
+        if count_attempt:
+            fields["attempts"] = Message.attempts + 1
+        async with self._core() as connection:
+            await self._write_leased(connection, message_id, owner, effects, fields)
+            await connection.execute(_attempt_insert(), {
+                "message_id": message_id, "stage": stage, "at": utcnow(), "error_class": type(exc).__name__,
+                "error": error, "traceback": trace,
+            })
 
     async def reap_expired(self, *, max_lost: int = 3) -> list[tuple[int, str]]:
         """Return expired leases to the queue, counting an attempt; ``max_lost`` losses make it dead.
@@ -620,6 +649,11 @@ class Store:
             return int(await session.scalar(
                 select(func.count()).select_from(SideEffect).where(SideEffect.kind == kind, SideEffect.ref == ref)
             ) or 0)
+
+
+def _attempt_insert() -> Any:
+    """INSERT of one Attempt row (Core)."""
+    return cast(Table, Attempt.__table__).insert()
 
 
 def _aware(value: datetime | str) -> datetime:
