@@ -1,4 +1,4 @@
-"""Triage and draft through the real openai client against the loopback LLM."""
+"""Triage and draft through the real HTTP client against the loopback LLM."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from recruiter.errors import DependencyUnavailable, InvalidAnswer, PermanentError
-from recruiter.llm.client import LLM, estimate_prompt_tokens, estimate_tokens
+from recruiter.llm.client import LLM, classify_llm_error, estimate_prompt_tokens, estimate_tokens
 from recruiter.llm.draft import Drafter, load_profile
 from recruiter.llm.triage import Triager, parse_answer
 from recruiter.mail.parse import parse_message
@@ -216,3 +217,109 @@ async def test_tokens_are_estimated_when_the_server_sends_no_usage(llm: LLM, fak
     assert answer.completion_tokens == estimate_tokens(content)
     [row] = llm.usage_snapshot()
     assert (row["outcome"], row["calls"], row["estimated_calls"], row["prompt_tokens"]) == ("ok", 1, 1, 104)
+
+
+async def test_the_request_is_the_openai_chat_body_with_the_bearer_key(fake_llm: FakeLLM) -> None:
+    client = LLM([LLMEndpoint("gpt-mini", fake_llm.url, "gpt-mini", api_key="sk-test-123"),
+                  LLMEndpoint("llama-swap", fake_llm.url, "qwen3-8b")], timeout=2)
+    try:
+        fake_llm.script(FakeLLM.Status(503))
+        await client.chat([{"role": "user", "content": "hi"}], json_schema={"type": "object"}, max_tokens=123)
+    finally:
+        await client.aclose()
+    keyed, keyless = fake_llm.request_headers
+    assert keyed["authorization"] == "Bearer sk-test-123"
+    assert "authorization" not in keyless  # no key configured: no Authorization header
+    assert keyed["content-type"] == "application/json"
+    assert fake_llm.requests[1] == {
+        "model": "qwen3-8b", "messages": [{"role": "user", "content": "hi"}], "temperature": 0, "max_tokens": 123,
+        "response_format": {"type": "json_schema",
+                            "json_schema": {"name": "triage", "strict": True, "schema": {"type": "object"}}},
+        "chat_template_kwargs": {"enable_thinking": False},
+    }
+
+
+async def test_think_blocks_are_stripped(llm: LLM, fake_llm: FakeLLM) -> None:
+    fake_llm.script(FakeLLM.Raw("<think>\nhmm, a recruiter?\n</think>\n\n  Thanks, interested.  "))
+    answer = await llm.chat([{"role": "user", "content": "hi"}])
+    assert answer.content == "Thanks, interested."
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_honoured(llm: LLM, fake_llm: FakeLLM, status: int) -> None:
+    fake_llm.script(FakeLLM.Status(status, headers={"Retry-After": "17"}))
+    with pytest.raises(DependencyUnavailable) as info:
+        await llm.chat([{"role": "user", "content": "hi"}])
+    assert (info.value.status, info.value.retry_after) == (status, 17.0)
+
+
+@pytest.mark.parametrize("status", [401, 404, 422])
+async def test_a_4xx_is_permanent_and_names_the_status(llm: LLM, fake_llm: FakeLLM, status: int) -> None:
+    fake_llm.script(FakeLLM.Status(status))
+    with pytest.raises(PermanentError) as info:
+        await llm.chat([{"role": "user", "content": "hi"}])
+    assert info.value.reason == "llm_4xx" and info.value.status == status
+    assert str(info.value).startswith(f"{status} ") and str(info.value).endswith("from llama-swap (qwen3-8b)")
+
+
+@pytest.mark.parametrize("body", [
+    "not json at all", "", "[]", "{}", '{"choices": []}', '{"choices": [{"index": 0}]}',
+    '{"choices": [{"message": null}]}', '{"choices": [{"message": {"content": 7}}]}', b"\xff\xfe",
+])
+async def test_a_malformed_answer_is_an_empty_answer(llm: LLM, fake_llm: FakeLLM, body: str | bytes) -> None:
+    fake_llm.script(FakeLLM.Status(200, body))
+    with pytest.raises(DependencyUnavailable, match=r"^empty answer from llama-swap \(qwen3-8b\)$"):
+        await llm.chat([{"role": "user", "content": "hi"}])
+    assert _usage(llm)["llama-swap", "qwen3-8b", "error"]["calls"] == 1
+    assert llm.breakers["llama-swap"].consecutive_failures == 1
+
+
+async def test_a_null_content_is_an_empty_string(llm: LLM, fake_llm: FakeLLM) -> None:
+    fake_llm.script(FakeLLM.Status(200, {"choices": [{"message": {"role": "assistant", "content": None}}],
+                                         "usage": {"prompt_tokens": "many", "completion_tokens": 0}}))
+    answer = await llm.chat([{"role": "user", "content": "hi"}])
+    assert answer.content == "" and answer.completion_tokens == 0
+    assert answer.estimated and answer.prompt_tokens == estimate_prompt_tokens([{"role": "user", "content": "hi"}])
+
+
+async def test_the_key_is_in_no_error_text_even_when_the_server_echoes_it(fake_llm: FakeLLM) -> None:
+    key = "sk-secret-echoed-9f8e7d"
+    client = LLM([LLMEndpoint("gpt-mini", fake_llm.url, "gpt-mini", api_key=key)], timeout=2)
+    echo = {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}}
+    try:
+        for status in (401, 502):
+            fake_llm.script(FakeLLM.Status(status, echo))
+            with pytest.raises((PermanentError, DependencyUnavailable)) as info:
+                await client.chat([{"role": "user", "content": "hi"}])
+            chain: BaseException | None = info.value
+            while chain is not None:
+                assert key not in f"{chain!s} {chain!r} {chain.args!r}"
+                chain = chain.__cause__ or chain.__context__
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize(("exc", "kind", "text"), [
+    (httpx.ConnectError("All connection attempts failed"), DependencyUnavailable, "cannot connect to t (m)"),
+    (httpx.RemoteProtocolError("Server disconnected"), DependencyUnavailable, "cannot connect to t (m)"),
+    (httpx.ReadTimeout("timed out"), DependencyUnavailable, "timeout from t (m)"),
+    (httpx.ConnectTimeout("timed out"), DependencyUnavailable, "timeout from t (m)"),
+    (RuntimeError("odd"), DependencyUnavailable, "RuntimeError from t (m)"),
+])
+def test_classify_transport_errors(exc: Exception, kind: type[Exception], text: str) -> None:
+    error = classify_llm_error(exc, LLMEndpoint("t", "http://x", "m"))
+    assert type(error) is kind and str(error) == text
+
+
+@pytest.mark.parametrize(("status", "transient"), [(408, True), (409, True), (429, True), (500, True), (504, True),
+                                                    (400, False), (403, False), (413, False)])
+def test_classify_status_errors(status: int, transient: bool) -> None:
+    request = httpx.Request("POST", "http://x/v1/chat/completions")
+    response = httpx.Response(status, headers={"Retry-After": "3"}, request=request)
+    error = classify_llm_error(httpx.HTTPStatusError("x", request=request, response=response),
+                               LLMEndpoint("t", "http://x", "m"))
+    assert error.status == status  # type: ignore[attr-defined]
+    if transient:
+        assert isinstance(error, DependencyUnavailable) and error.retry_after == 3.0
+    else:
+        assert isinstance(error, PermanentError) and error.reason == "llm_4xx"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from urllib.parse import quote
 
 import pytest
 
@@ -236,3 +237,25 @@ async def test_stdout_notifier_survives_a_narrow_terminal_encoding() -> None:
     assert await notifier.send_text("😀 Acme café") == "stdout:1"
     stream.flush()
     assert "? Acme café" in raw.getvalue().decode("latin-1")
+
+
+def test_the_log_filter_redacts_raw_and_quoted_tokens_of_every_notifier(fake_telegram: FakeTelegram) -> None:
+    first, second = "777:first/secret+token", "888:second-secret"
+    TelegramNotifier(first, CHAT, base_url=fake_telegram.base_url)
+    TelegramNotifier(second, CHAT, base_url=fake_telegram.base_url)
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("httpx")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("POST %s %s %s", f"/bot{first}/sendMessage", f"/bot{quote(first, safe='')}/getMe",
+                    f"/bot{second}/x")
+        logger.info("nothing secret: %d", 7)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    assert [r.getMessage() for r in records] == [
+        "POST /bot<redacted>/sendMessage /bot<redacted>/getMe /bot<redacted>/x", "nothing secret: 7"]

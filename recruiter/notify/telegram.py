@@ -47,6 +47,8 @@ _REDACTED = "<redacted>"
 # Logger filters apply only to records logged on that very logger, so name each one that can see URLs.
 _LOGGERS = ("httpx", "telegram", "telegram.Bot", "telegram.ext.ExtBot",
             "telegram.request.BaseRequest", "telegram.request.HTTPXRequest")
+# Telegram objects are immutable once built: one for every message instead of one per call.
+_NO_LINK_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 @dataclass(frozen=True)
@@ -83,18 +85,29 @@ class Notifier(Protocol):
 
 
 class _RedactFilter(logging.Filter):
-    """Replaces registered secrets in log records of the HTTP and Telegram libraries."""
+    """Replaces registered secrets in log records of the HTTP and Telegram libraries.
+
+    The forms to look for (each secret raw and URL-quoted) are worked out once, when a secret is
+    registered, not for every record."""
 
     def __init__(self) -> None:
         super().__init__("recruiter-redact")
         self.secrets: set[str] = set()
+        self._forms: tuple[str, ...] = ()
+
+    def add(self, secret: str) -> None:
+        if secret and secret not in self.secrets:
+            self.secrets.add(secret)
+            # Longest first: a quoted form that contains the raw one is replaced whole.
+            self._forms = tuple(sorted({f for s in self.secrets for f in _forms(s)}, key=len, reverse=True))
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if self._forms:
             message = record.getMessage()
-            clean = redact(message, self.secrets)
-            if clean != message:
-                record.msg, record.args = clean, None
+            if any(form in message for form in self._forms):
+                for form in self._forms:
+                    message = message.replace(form, _REDACTED)
+                record.msg, record.args = message, None
         return True
 
 
@@ -102,18 +115,23 @@ _FILTER = _RedactFilter()
 
 
 def _install_redaction(secret: str) -> None:
-    _FILTER.secrets.add(secret)
+    _FILTER.add(secret)
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
 
 
+def _forms(secret: str) -> set[str]:
+    """How ``secret`` may appear in a text: raw, and URL-quoted with or without ``/`` kept."""
+    return {secret, quote(secret, safe=""), quote(secret)}
+
+
 def redact(text: str, secrets: set[str] | frozenset[str]) -> str:
     """``text`` with every secret (raw or URL-quoted) replaced by ``<redacted>``."""
     for secret in secrets:
         if secret:
-            for form in {secret, quote(secret, safe=""), quote(secret)}:
+            for form in _forms(secret):
                 text = text.replace(form, _REDACTED)
     return text
 
@@ -214,7 +232,7 @@ class TelegramNotifier:
             text=text,
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
+            link_preview_options=_NO_LINK_PREVIEW,
         ))
         return f"{message.chat.id}:{message.message_id}"
 
@@ -235,7 +253,7 @@ class TelegramNotifier:
         await self.start()
         await self._call("editMessageText", self._bot.edit_message_text(
             text=text, chat_id=chat, message_id=int(message_id), parse_mode=ParseMode.HTML,
-            link_preview_options=LinkPreviewOptions(is_disabled=True), reply_markup=None,
+            link_preview_options=_NO_LINK_PREVIEW, reply_markup=None,
         ))
 
     async def aclose(self) -> None:

@@ -144,12 +144,14 @@ class FakeLLM:
 
     url: str
     requests: list[dict[str, Any]]
+    request_headers: list[dict[str, str]]  # of each chat request, names lower-cased
     triage_answer: Callable[[str], dict[str, Any]]
     draft_answer: Callable[[str], str]
 
     def __init__(self, model: str = "fake-model") -> None:
         self.model = model
         self.requests = []
+        self.request_headers = []
         self.triage_answer = default_triage_answer
         self.draft_answer = default_draft_answer
         self._lock = threading.Lock()
@@ -208,16 +210,17 @@ class FakeLLM:
 
     # --- answering (called from handler threads) ---------------------------------------------------
 
-    def _record(self, body: dict[str, Any]) -> ScriptItem | int | None:
+    def _record(self, body: dict[str, Any], headers: dict[str, str]) -> ScriptItem | int | None:
         """Store the request; return the persistent failure status, else the next script item."""
         with self._lock:
             self.requests.append(body)
+            self.request_headers.append(headers)
             if self._fail_status is not None:
                 return self._fail_status
             return self._script.popleft() if self._script else None
 
-    def chat(self, body: dict[str, Any]) -> _Reply:
-        step = self._record(body)
+    def chat(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> _Reply:
+        step = self._record(body, headers or {})
         if isinstance(step, int):
             return _Reply(step, _error_body(step, f"fake LLM: fail_all({step})"))
         if isinstance(step, Status):
@@ -298,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_Reply(400, _error_body(400, "fake LLM: expects a JSON object, without stream")))
             return
         try:
-            reply = self.fake.chat(body)
+            reply = self.fake.chat(body, {k.lower(): v for k, v in self.headers.items()})
         except Exception as exc:  # a broken triage_answer/draft_answer must show up, not hang the client
             reply = _Reply(500, _error_body(500, f"fake LLM: answer function raised {exc!r}"))
         self._send(reply)
