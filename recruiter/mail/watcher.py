@@ -61,6 +61,9 @@ class Watcher:
         self.standby = False
         self.standby_poll = standby_poll
         self._uidvalidity = 0
+        # The checkpoint's UID as this session last wrote it: the watcher holds the mailbox's lock, so
+        # nobody else moves it; read from the store once per session, not before every catch-up.
+        self._last: int | None = None
         self.log = log.bind(mailbox=mb.name)
 
     async def run(self) -> None:
@@ -133,6 +136,7 @@ class Watcher:
                 self.connected = True
                 self.sessions += 1
                 self._uidvalidity = selected.uidvalidity
+                self._last = None
                 self.log.info("imap.connected", folder=self.mb.folder, uidvalidity=selected.uidvalidity)
                 await self._catch_up(client, selected.uidnext)
                 await self._report(True)
@@ -196,10 +200,14 @@ class Watcher:
     async def _catch_up(self, client: aioimaplib.IMAP4, uidnext: int | None) -> int:
         """Store every message above the checkpoint (first start: only mail from now on); returns how
         many new UIDs were found."""
+        if self._last is not None:
+            last = self._last
+            return await self._fetch_new(client, await self._uids_above(client, last))
         checkpoint = await self.store.checkpoint(self.mb.name)
         if checkpoint is None:
             last = (uidnext - 1) if uidnext else max(await imap.uid_search(client, self.mb.name, "ALL") or [0])
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
+            self._last = last
             self.log.info("imap.first_start", last_uid=last)
             return 0
         validity, last = checkpoint
@@ -210,8 +218,18 @@ class Watcher:
             uids = await imap.uid_search(client, self.mb.name, "UNSEEN", "SINCE", since)
             self.log.warning("imap.uidvalidity_changed", old=validity, new=self._uidvalidity, recent=len(uids))
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, 0)
+            last = 0
         else:
-            uids = [u for u in await imap.uid_search(client, self.mb.name, "UID", f"{last + 1}:*") if u > last]
+            uids = await self._uids_above(client, last)
+        self._last = last
+        return await self._fetch_new(client, uids)
+
+    async def _uids_above(self, client: aioimaplib.IMAP4, last: int) -> list[int]:
+        # "n:*" always matches the highest UID, even one below n: filter.
+        return [u for u in await imap.uid_search(client, self.mb.name, "UID", f"{last + 1}:*") if u > last]
+
+    async def _fetch_new(self, client: aioimaplib.IMAP4, uids: list[int]) -> int:
+        """Fetch and store ``uids`` in batches; returns how many there were."""
         for start in range(0, len(uids), FETCH_BATCH):
             for chunk in await self._by_size(client, uids[start : start + FETCH_BATCH]):
                 await self._store_batch(client, chunk)
@@ -250,5 +268,7 @@ class Watcher:
         missing = [u for u in uids if u not in raws]
         if missing:
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, max(uids))
+        if self._last is not None:
+            self._last = max(self._last, *uids)  # add_message moved the checkpoint with each mail
         if stored:
             self.on_stored()
