@@ -34,7 +34,7 @@ import structlog
 
 from recruiter.errors import RecruiterError, TransientError, UnparseableMail
 from recruiter.mail import imap
-from recruiter.mail.parse import parse_message
+from recruiter.mail.parse import parse_headers
 from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
 from recruiter.pipeline.ingest import describe, described
 from recruiter.pipeline.prefilter import skip_reason
@@ -326,16 +326,17 @@ class _Run:
 
 def _describe_all(found: Sequence[tuple[int, bytes]], mb: MailboxSettings, uidvalidity: int, origin: str,
                   settings: Settings) -> list[NewMessage]:
-    """Parse a fetched batch (in a worker thread: parsing is CPU work) and prefilter it on the way.
+    """Read a fetched batch's headers (in a worker thread: parsing is CPU work) and prefilter it on the way.
 
     Bulk and automatic mail (most of a backlog) is stored already skipped, with the prefilter's reason,
     in the batch's one transaction: the same outcome as the prefilter stage, without a claim and two
-    writes per message. Everything else (and mail that does not parse) goes to the pipeline."""
+    writes per message. Everything else (and mail that does not parse) goes to the pipeline. The
+    prefilter reads headers, sender and Reply-To only, so the header block is all that is parsed here:
+    the body is parsed once, by the worker."""
     out = []
     for uid, raw in found:
         try:
-            mail = parse_message(raw, max_text_chars=settings.max_text_chars,
-                                 max_bytes=settings.max_message_bytes)
+            mail = parse_headers(raw, max_bytes=settings.max_message_bytes)
         except (UnparseableMail, ValueError, LookupError, UnicodeError):
             new = describe(raw, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
             out.append(replace(new, origin=origin))  # the pipeline dead-letters it

@@ -19,6 +19,8 @@ _QP_HEX = re.compile(rb"=([0-9A-Fa-f]{2})")
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_SPACES = re.compile(r"\s+")
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an 8-bit byte the parser kept as a surrogate escape
 _CHARSET_ALIASES = {"utf8": "utf-8", "unicode-1-1-utf-8": "utf-8", "x-unknown": "utf-8", "unknown-8bit": "utf-8",
                     "iso-8859-8-i": "iso-8859-8", "ks_c_5601-1987": "cp949", "gb2312": "gb18030",
                     "gbk": "gb18030", "x-sjis": "shift_jis", "ascii": "utf-8", "us-ascii": "utf-8"}
@@ -56,7 +58,7 @@ def _codec_name(charset: str | None) -> str | None:
 
 def raw_to_text(value: str) -> str:
     """A raw header string as the parser kept it (8-bit bytes as surrogate escapes) → real text."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if value.isascii() or not _ESCAPED_BYTE.search(value):
         return value
     return decode_bytes(value.encode("utf-8", "surrogateescape"))
 
@@ -66,6 +68,8 @@ def decode_header_value(value: str) -> str:
     (adjacent words joined, unknown charsets tolerated, broken words kept verbatim), unfolded,
     control characters removed and whitespace collapsed. Never raises."""
     text = raw_to_text(value)
+    if "=?" not in text:  # no encoded word: most values
+        return clean_text(text)
     pieces: list[tuple[str | bytes, str | None]] = []
     position = 0
     for match in _ENCODED_WORD.finditer(text):
@@ -84,7 +88,7 @@ def decode_header_value(value: str) -> str:
 
 def clean_text(text: str) -> str:
     """One line: control characters dropped, runs of whitespace collapsed, stripped."""
-    return re.sub(r"\s+", " ", _CONTROL.sub(" ", text)).strip()
+    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()
 
 
 def _decode_word(encoding: str, payload: str) -> bytes | None:

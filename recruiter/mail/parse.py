@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
+from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
 from recruiter.errors import UnparseableMail
@@ -24,6 +25,37 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]{1,100}[ \t]*:")
 _CRUDE_PLAIN = re.compile(r"content-type:\s*text/plain[^\n]*\n(?:[^\n]+\n)*?\r?\n(.*?)(?=\n--|\Z)",
                           re.IGNORECASE | re.DOTALL)
 _CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
+_PLAIN_ENOUGH = 40  # a plain part this long (stripped) is read even when an HTML part is longer
+_HEADER_END = re.compile(rb"\n\n|\n\r|\r\r")  # an empty line, whichever of CRLF, LF or CR ends lines
+_FOLDS = re.compile(r"[\r\n]")  # policy.default unfolds by removing the line breaks only
+# A Content-* value in its plain form: "type/subtype" (or a bare token) and name=token or name="text"
+# parameters; no comments, encoded words, RFC 2231 names, escapes or 8-bit bytes (see _RawHeaders).
+_MIME_ATOM = r"[!#$%&'+\-.0-9A-Z^_`a-z{|}~]+"  # an RFC 2045 token without "*"
+_MIME_PARAM = rf'[ \t]*;[ \t]*{_MIME_ATOM}[ \t]*=[ \t]*(?:{_MIME_ATOM}|"[ !#-\[\]-~]*")'
+_SIMPLE_MIME_VALUE = re.compile(rf"{_MIME_ATOM}(?:/{_MIME_ATOM})?(?:{_MIME_PARAM})*[ \t]*;?[ \t]*")
+_DEFAULT_POLICY = policy.default
+
+
+class _RawHeaders(Compat32):
+    """compat32 parsing (header values stay raw strings) that still answers the body walk's Content-*
+    lookups exactly as ``policy.default`` did. Building ``policy.default``'s header objects is most
+    of a parse's cost, but they are only needed for unusual values: a plain ``type/subtype; name=value;
+    name="value"`` reads the same through compat32's parameter parsing, while comments, RFC 2231 and
+    RFC 2047 parameters, stray quotes, 8-bit bytes and other damage are interpreted by the header
+    registry as before (it is lenient in ways compat32 is not, e.g. about junk after a quoted boundary).
+    What the pipeline is shown is decoded from the raw values by recruiter.mail.headers anyway."""
+
+    def header_fetch_parse(self, name: str, value: str) -> str:
+        if not isinstance(value, str):
+            return value
+        if "\r" in value or "\n" in value:
+            value = _FOLDS.sub("", value)
+        if _SIMPLE_MIME_VALUE.fullmatch(value) and "=?" not in value:
+            return value
+        return str(_DEFAULT_POLICY.header_factory(name, value))
+
+
+_POLICY = _RawHeaders()
 
 
 @dataclass(frozen=True)
@@ -64,12 +96,7 @@ def parse_message(raw: bytes, *, max_text_chars: int = 6000, max_bytes: int = DE
     (empty input or no header block). Bad charsets, broken transfer encodings, malformed headers and
     odd structure degrade to best-effort text, never to an exception. Mail over ``max_bytes`` is
     parsed from its first megabyte only and marked ``truncated``."""
-    # Leading blank lines, a byte-order mark or an mbox "From " line are wrapping, not mail.
-    data = _strip_mbox_line(raw.removeprefix(b"\xef\xbb\xbf")).lstrip(b"\r\n")
-    if not data.strip():
-        raise UnparseableMail("empty message")
-    if not _HEADER_LINE.match(data):
-        raise UnparseableMail("no header block")
+    data = _mail_data(raw)
     truncated = len(data) > max_bytes
     msg = _parse_bytes(data[:_OVERSIZE_READ] if truncated else data)
     headers = _headers(msg)
@@ -79,18 +106,50 @@ def parse_message(raw: bytes, *, max_text_chars: int = 6000, max_bytes: int = DE
     return _build(raw, msg, headers, body, max_text_chars, truncated)
 
 
+def parse_headers(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> ParsedMail:
+    """The header fields of ``parse_message(raw)`` (key, message_id, subject, addresses, date,
+    references, headers, truncated) with empty body fields, from the header block alone: ingest stores
+    and prefilters mail on these, and the body is parsed once, by the worker. Raises UnparseableMail
+    exactly when parse_message does."""
+    data = _mail_data(raw)
+    truncated = len(data) > max_bytes
+    msg = _parse_bytes(_header_block(data[:_OVERSIZE_READ] if truncated else data), headers_only=True)
+    headers = _headers(msg)
+    if not headers:
+        raise UnparseableMail("no header block")
+    return _build(raw, msg, headers, _Body(), 0, truncated)
+
+
+def _mail_data(raw: bytes) -> bytes:
+    """The mail in ``raw``: leading blank lines, a byte-order mark or an mbox "From " line are
+    wrapping, not mail. UnparseableMail when what is left cannot start a header block."""
+    data = _strip_mbox_line(raw.removeprefix(b"\xef\xbb\xbf")).lstrip(b"\r\n")
+    if not data.strip():
+        raise UnparseableMail("empty message")
+    if not _HEADER_LINE.match(data):
+        raise UnparseableMail("no header block")
+    return data
+
+
+def _header_block(data: bytes) -> bytes:
+    """``data`` up to just after its first empty line (or all of it): the parser reads headers line by
+    line up to that line, so the rest cannot change them and need not be split into lines at all."""
+    end = _HEADER_END.search(data)
+    return data[:end.end() + 1] if end else data
+
+
 def _strip_mbox_line(raw: bytes) -> bytes:
     if raw.startswith(b"From ") and b"\n" in raw[:1000]:
         return raw.split(b"\n", 1)[1]
     return raw
 
 
-def _parse_bytes(data: bytes) -> Message:
+def _parse_bytes(data: bytes, *, headers_only: bool = False) -> Message:
     # RecursionError on deep nesting and parser bugs on odd input: fall back to headers only, where
     # the body stays one string that _crude_text reads.
-    for headersonly in (False, True):
+    for headersonly in (True,) if headers_only else (False, True):
         try:
-            return BytesParser(policy=policy.default).parsebytes(data, headersonly=headersonly)
+            return BytesParser(policy=_POLICY).parsebytes(data, headersonly=headersonly)
         except Exception as exc:
             failure = exc
     raise UnparseableMail(f"the mail parser failed: {type(failure).__name__}") from failure
@@ -153,11 +212,17 @@ def _date(value: str) -> datetime | None:
 
 def _body_text(body: _Body, limit: int) -> tuple[str, str]:
     plain = "\n\n".join(part for part in body.plain if part.strip())
-    html = "\n\n".join(html_to_text(part) for part in body.html)
-    # A stub plain part ("view this mail in a browser") next to a real HTML part: read the HTML.
-    chosen = plain if len(plain.strip()) >= 40 or len(html) <= len(plain) else html
+    # A stub plain part ("view this mail in a browser") next to a real HTML part: read the HTML. Only
+    # then is the HTML converted: the conversion is most of the cost of an HTML mail.
+    chosen = plain if len(plain.strip()) >= _PLAIN_ENOUGH else _longer(plain, body.html)
     _, signature = split_signature(trim_quoted(chosen))
     return clean_body(chosen, limit), cap(signature, 500)
+
+
+def _longer(plain: str, html_parts: list[str]) -> str:
+    """The HTML parts' text when it is longer than ``plain``, else ``plain``."""
+    html = "\n\n".join(html_to_text(part) for part in html_parts)
+    return plain if len(html) <= len(plain) else html
 
 
 def _collect_body(msg: Message, *, first_only: bool) -> _Body:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from recruiter.errors import RecruiterError
-from recruiter.mail.parse import ParsedMail, parse_message
+from recruiter.mail.parse import ParsedMail, parse_headers
 from recruiter.store.repo import NewMessage
 
 
@@ -18,9 +18,12 @@ def describe(
     uid: int | None = None,
     source: str | None = None,
 ) -> NewMessage:
-    """A NewMessage for ``raw``. Mail that cannot be parsed is still stored (the pipeline dead-letters it)."""
+    """A NewMessage for ``raw``. Mail that cannot be parsed is still stored (the pipeline dead-letters it).
+
+    Only the header block is read (parse_headers): the row needs header fields alone, and the body is
+    parsed once, by the worker, which finds the same key."""
     try:
-        mail = parse_message(raw)
+        mail = parse_headers(raw)
     except (RecruiterError, ValueError, LookupError, UnicodeError):
         return NewMessage(
             key=f"sha256:{hashlib.sha256(raw).hexdigest()}", mailbox=mailbox, raw=raw, folder=folder,
