@@ -76,6 +76,8 @@ class Worker:
         """
         outage = 0.0
         running: set[asyncio.Task[None]] = set()
+        reaper = asyncio.create_task(self._reap_every(min(self.poll_seconds, self.lease_seconds / 4), stop),
+                                     name="lease-reaper")
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -83,7 +85,7 @@ class Worker:
                 claimed = 0
                 if free > 0:
                     try:
-                        rows = await self._claim(free)
+                        rows = await self._claim(free, reap=False)  # the reaper task looks for expired leases
                         outage = 0.0
                     except TransientError as exc:
                         # The store is unreachable: keep the service up and look again soon.
@@ -109,14 +111,35 @@ class Worker:
                 task.cancel()  # each one releases its lease without burning an attempt
             await asyncio.gather(*running, return_exceptions=True)
             raise
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
 
-    async def _claim(self, limit: int) -> list[Message]:
-        """Reap expired leases (at most once per poll interval); lease and load up to ``limit`` due messages."""
+    async def _reap_every(self, seconds: float, stop: asyncio.Event) -> None:
+        """Return expired leases to the queue every ``seconds``, off the path from a wake-up to a claim."""
+        while not stop.is_set():
+            try:
+                await self._reap()
+            except TransientError as exc:
+                log.error("worker.store_unavailable", error=str(exc), during="reap")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+
+    async def _reap(self) -> None:
+        reaped = await self.deps.store.reap_expired()
+        for message_id, state in reaped:
+            log.warning("worker.lease_expired", message=message_id, state=state)
+        if reaped:
+            self.wake()
+
+    async def _claim(self, limit: int, *, reap: bool = True) -> list[Message]:
+        """Lease and load up to ``limit`` due messages; with ``reap``, first return expired leases to the
+        queue (at most once per poll interval)."""
         now = time.monotonic()
-        if now >= self._next_reap:
+        if reap and now >= self._next_reap:
             self._next_reap = now + min(self.poll_seconds, self.lease_seconds / 4)
-            for message_id, state in await self.deps.store.reap_expired():
-                log.warning("worker.lease_expired", message=message_id, state=state)
+            await self._reap()
         return await self.deps.store.claim(self.owner, limit=limit, lease_seconds=self.lease_seconds)
 
     async def run_once(self) -> int:
