@@ -267,9 +267,14 @@ class FakeLLM:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """HTTP/1.0: one request per connection, so no keep-alive threads outlive the server."""
+    """HTTP/1.1 with keep-alive, as llama-swap and llama.cpp's server speak it (a client reuses its
+    connection instead of paying a connect per call). An idle connection is closed after ``timeout``
+    seconds, and none is kept once the server stops, so no handler thread outlives it for long."""
 
     server_version = "FakeLLM/1.0"
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK wait between them
+    timeout = 5.0
 
     @property
     def fake(self) -> FakeLLM:
@@ -313,6 +318,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(reply.body)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
+            if self.fake._closing.is_set():
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             self.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
