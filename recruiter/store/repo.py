@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import hashlib
 import traceback as tb
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, delete, event, exists, func, select, text, update
+from sqlalchemy import Select, Table, bindparam, delete, event, exists, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -34,6 +34,7 @@ from recruiter.store.models import (
     MailboxCheckpoint,
     Message,
     SideEffect,
+    UTCDateTime,
     utcnow,
 )
 
@@ -116,6 +117,7 @@ class Store:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         # SQLite has one writer; serialise our own writers instead of meeting "database is locked".
         self._write_lock = asyncio.Lock() if self.sqlite else None
+        self._statements: dict[Any, Any] = {}
 
     @classmethod
     def from_url(cls, url: str) -> Store:
@@ -242,29 +244,34 @@ class Store:
     async def claim(self, owner: str, *, limit: int, lease_seconds: float, with_raw: bool = True) -> list[Message]:
         """Lease up to ``limit`` due messages to ``owner`` and load them (raw bytes too), in one transaction."""
         now = utcnow()
-        query: Select[int] = (
-            select(Message.id)
-            .where(Message.state.in_(DUE_STATES), Message.next_attempt_at <= now)
-            .where(Message.lease_owner.is_(None))  # expired leases come back through reap_expired
-            .order_by(Message.next_attempt_at, Message.id)
-            .limit(limit)
-        )
-        if not self.sqlite:
-            query = query.with_for_update(skip_locked=True)
+        due, lease, load = self._statement(("claim", with_raw), lambda: self._claim_statements(with_raw))
         async with self._tx() as session:
-            ids = list((await session.execute(query)).scalars())
+            ids = list((await session.execute(due, {"now": now, "limit": limit})).scalars())
             if not ids:
                 return []
-            await session.execute(
-                update(Message)
-                .where(Message.id.in_(ids))
-                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
-                .execution_options(synchronize_session=False)
-            )
-            rows = select(Message).where(Message.id.in_(ids)).order_by(Message.next_attempt_at, Message.id)
-            if with_raw:
-                rows = rows.options(undefer(Message.raw))
-            return list((await session.execute(rows)).scalars())
+            await session.execute(lease, {"ids": ids, "owner": owner,
+                                          "until": now + timedelta(seconds=lease_seconds)})
+            return list((await session.execute(load, {"ids": ids})).scalars())
+
+    def _claim_statements(self, with_raw: bool) -> tuple[Any, Any, Any]:
+        """The due messages' ids (locked, skipping locked ones, on PostgreSQL); their lease; their rows."""
+        due: Select[int] = (
+            select(Message.id)
+            .where(Message.state.in_(DUE_STATES), Message.next_attempt_at <= bindparam("now", type_=UTCDateTime()))
+            .where(Message.lease_owner.is_(None))  # expired leases come back through reap_expired
+            .order_by(Message.next_attempt_at, Message.id)
+            .limit(bindparam("limit"))
+        )
+        if not self.sqlite:
+            due = due.with_for_update(skip_locked=True)
+        table = cast(Table, Message.__table__)
+        lease = (update(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+                 .values(lease_owner=bindparam("owner"), lease_expires_at=bindparam("until", type_=UTCDateTime())))
+        load = (select(Message).where(Message.id.in_(bindparam("ids", expanding=True)))
+                .order_by(Message.next_attempt_at, Message.id))
+        if with_raw:
+            load = load.options(undefer(Message.raw))
+        return due, lease, load
 
     async def renew_lease(self, message_id: int, owner: str, lease_seconds: float) -> None:
         """Extend a lease we hold; raises LeaseLost if we no longer hold it."""
@@ -325,22 +332,47 @@ class Store:
             await self._write_leased(connection, message_id, owner, effects, fields)
 
     async def _write_leased(self, connection: AsyncConnection, message_id: int, owner: str,
-                            effects: Sequence[tuple[str, str, str]], fields: dict[str, Any]) -> None:
+                            effects: Sequence[tuple[str, str, str]], fields: dict[str, Any], *,
+                            count_attempt: bool = False) -> None:
         fields.setdefault("updated_at", utcnow())
         result = await connection.execute(
-            update(Message).where(Message.id == message_id, Message.lease_owner == owner).values(**fields)
+            self._leased_update(tuple(sorted(fields)), count_attempt),
+            {"_id": message_id, "_owner": owner, **{f"v_{name}": value for name, value in fields.items()}},
         )
         if getattr(result, "rowcount", 1) != 1:
             raise LeaseLost(f"message {message_id} is no longer leased to {owner}")
         if effects:
             now = utcnow()
             unique = {key: (kind, ref) for key, kind, ref in reversed(effects)}  # the first record of a key wins
-            insert = (sqlite_insert if self.sqlite else pg_insert)(cast(Table, SideEffect.__table__))
             await connection.execute(
-                insert.on_conflict_do_nothing(index_elements=["key"]),
+                self._statement("effects", self._effects_insert),
                 [{"key": key, "message_id": message_id, "kind": kind, "ref": ref, "created_at": now}
                  for key, (kind, ref) in unique.items()],
             )
+
+    # The worker's statements are built once and reused with new parameters: building and hashing a
+    # statement costs more CPU than compiling it (which SQLAlchemy caches anyway).
+
+    def _statement(self, key: Any, build: Callable[[], Any]) -> Any:
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build()
+        return statement
+
+    def _leased_update(self, names: tuple[str, ...], count_attempt: bool) -> Any:
+        """UPDATE messages SET <names> [, attempts = attempts + 1] WHERE id = :_id AND lease_owner = :_owner."""
+        def build() -> Any:
+            table = cast(Table, Message.__table__)
+            values: dict[str, Any] = {name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names}
+            if count_attempt:
+                values["attempts"] = table.c.attempts + 1
+            return (update(table).where(table.c.id == bindparam("_id"), table.c.lease_owner == bindparam("_owner"))
+                    .values(values))
+        return self._statement(("leased", names, count_attempt), build)
+
+    def _effects_insert(self) -> Any:
+        insert = (sqlite_insert if self.sqlite else pg_insert)(cast(Table, SideEffect.__table__))
+        return insert.on_conflict_do_nothing(index_elements=["key"])
 
     async def fail(
         self,
@@ -372,11 +404,9 @@ class Store:
             fields["next_attempt_at"] = retry_at
         else:
             fields["dead_reason"] = (reason or type(exc).__name__)[:64]
-        if count_attempt:
-            fields["attempts"] = Message.attempts + 1
         async with self._core() as connection:
-            await self._write_leased(connection, message_id, owner, effects, fields)
-            await connection.execute(_attempt_insert(), {
+            await self._write_leased(connection, message_id, owner, effects, fields, count_attempt=count_attempt)
+            await connection.execute(self._statement("attempt", _attempt_insert), {
                 "message_id": message_id, "stage": stage, "at": utcnow(), "error_class": type(exc).__name__,
                 "error": error, "traceback": trace,
             })
