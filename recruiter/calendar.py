@@ -19,12 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import quote
 
-from caldav.lib import error as caldav_error
-
 from recruiter.errors import DependencyUnavailable, PermanentError, RecruiterError
 from recruiter.ics import build_event, event_uid
 
-if TYPE_CHECKING:  # caldav.aio and its HTTP client weigh ~15 MB: loaded only when CalDAV is configured
+if TYPE_CHECKING:  # caldav and its HTTP client weigh ~15 MB: loaded only when CalDAV is configured
     from caldav.aio import AsyncDAVClient
 
 __all__ = [
@@ -122,11 +120,19 @@ def _status_error(status: int, what: str, retry_after: float | None = None) -> E
     return PermanentError(f"CalDAV {what}: HTTP {status}", reason="caldav_4xx", status=status)
 
 
+def _dav_error() -> type[Exception]:
+    """caldav's DAVError, imported on first use (only a configured CalDAV calendar needs it)."""
+    from caldav.lib.error import DAVError
+
+    return DAVError
+
+
 def _driver_error(exc: Exception, what: str) -> Exception:
     """Translate an exception of the caldav library or its HTTP client."""
-    if isinstance(exc, caldav_error.DAVError) and exc.status is not None:
+    status = getattr(exc, "status", None)
+    if isinstance(exc, _dav_error()) and status is not None:
         retry_after = getattr(exc, "retry_after_seconds", None)
-        return _status_error(exc.status, what, retry_after)
+        return _status_error(status, what, retry_after)
     detail = " ".join(str(exc).split())[:300]
     return DependencyUnavailable(f"CalDAV {what}: {type(exc).__name__}: {detail}", dependency="caldav")
 
@@ -180,8 +186,10 @@ class CalDavCalendar:
             raise
         except TimeoutError as exc:
             raise DependencyUnavailable(f"CalDAV {what}: timed out", dependency="caldav") from exc
-        except (caldav_error.DAVError, OSError) as exc:
-            raise _driver_error(exc, what) from exc
+        except Exception as exc:
+            if isinstance(exc, OSError | _dav_error()):
+                raise _driver_error(exc, what) from exc
+            raise
 
     async def _find(self, principal: Any) -> str | None:
         for calendar in await _resolved(principal.get_calendars()):
@@ -197,7 +205,7 @@ class CalDavCalendar:
         name = self.calendar_name
         try:
             created = await _resolved(principal.make_calendar(name=name, cal_id=_slug(name)))
-        except caldav_error.DAVError:
+        except _dav_error():
             # Another replica may have created it meanwhile: look again before giving up.
             found = await self._find(principal)
             if found is None:

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from recruiter import backtest_cli
 from recruiter.errors import ConfigError, RecruiterError
 from recruiter.log import configure_logging
-from recruiter.replay_cli import replay as replay_command
+from recruiter.memory import keep_releasing
 from recruiter.settings import Settings, load_settings
 from recruiter.store.repo import Store
 from recruiter.views import message_detail, message_json
+
+# rich (tables, progress bars) is imported by the commands that print with it, and the replay and backtest
+# commands are added only when another command than `recruiter run` starts (see main): the long-running
+# service does not carry rich and pygments (~4 MB).
 
 # No locals in tracebacks: they would print the database URL with its password (older typer showed them).
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
@@ -70,7 +71,15 @@ def run(
     from recruiter.service import run_service
 
     settings = _settings()
-    raise typer.Exit(_run(run_service(settings, shutdown_grace=shutdown_grace)))
+
+    async def service() -> int:
+        releaser = asyncio.create_task(keep_releasing(), name="memory")  # free heap pages back to the system
+        try:
+            return await run_service(settings, shutdown_grace=shutdown_grace)
+        finally:
+            releaser.cancel()
+
+    raise typer.Exit(_run(service()))
 
 
 @app.command()
@@ -121,6 +130,9 @@ def messages(
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("id", "mailbox", "state", "stage", "recruiter", "subject", "last error")
     for row in rows:
         table.add_row(str(row["id"]), row["mailbox"], row["state"], row["stage"], str(row["is_recruiter"]),
@@ -138,6 +150,8 @@ def status(
     Asks the service's `GET /api/status` (bearer WEBHOOK_BEARER_TOKEN). When the service cannot be
     reached, shows what the store alone knows and exits 1.
     """
+    from rich.console import Console
+
     from recruiter.status import fetch_status, render_status
 
     settings = _settings()
@@ -148,8 +162,6 @@ def status(
         render_status(report, Console())
     raise typer.Exit(0 if report.get("ready") else 1)
 
-
-app.command("replay")(replay_command)  # recruiter/replay_cli.py
 
 dlq = typer.Typer(no_args_is_help=True, help="The dead-letter queue: messages that could not be processed.")
 app.add_typer(dlq, name="dlq")
@@ -183,6 +195,9 @@ def dlq_list(as_json: Annotated[bool, typer.Option("--json", help="One JSON obje
         for row in rows:
             sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("id", "mailbox", "stage", "reason", "attempts", "dead since", "subject", "last error")
     for row in rows:
         table.add_row(str(row["id"]), row["mailbox"], row["stage"], row["dead_reason"] or "", str(row["attempts"]),
@@ -252,11 +267,21 @@ def dlq_purge(
     typer.echo(f"purged {_with_store(go)} dead message(s)")
 
 
-app.command("backtest")(backtest_cli.command)
+def add_backlog_commands() -> None:
+    """Add `replay` (recruiter/replay_cli.py) and `backtest` (recruiter/backtest_cli.py) after the others, once."""
+    if any(command.name == "replay" for command in app.registered_commands):
+        return
+    from recruiter import backtest_cli
+    from recruiter.replay_cli import replay as replay_command
+
+    app.command("replay")(replay_command)
+    app.command("backtest")(backtest_cli.command)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. `recruiter run` does not import the replay and backtest commands (rich)."""
+    if sys.argv[1:2] != ["run"]:
+        add_backlog_commands()
     app()
 
 

@@ -25,7 +25,6 @@ from recruiter.llm.client import LLM
 from recruiter.llm.draft import Drafter, load_profile, profile_name
 from recruiter.llm.triage import Triager
 from recruiter.mail.drafts import DirDrafts, DraftSink, ImapDrafts
-from recruiter.mail.sources import iter_paths
 from recruiter.mail.watcher import Watcher
 from recruiter.memory import tune_malloc
 from recruiter.notify.telegram import Notifier, StdoutNotifier, TelegramNotifier
@@ -151,6 +150,8 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
 
 async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: TextIO = sys.stdout) -> dict[str, int]:
     """Store every message found in ``paths`` and run the pipeline until nothing is due."""
+    from recruiter.mail.sources import iter_paths  # mbox/maildir readers: not on `recruiter run`'s path
+
     await prepare_database(settings.db_url)
     runtime = await build_runtime(settings, stdout=stdout)
     try:
