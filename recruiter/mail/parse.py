@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.feedparser import BytesFeedParser
 from email.message import Message
-from email.parser import BytesParser
 from email.policy import Compat32
 from email.utils import parsedate_to_datetime
 
@@ -25,6 +25,7 @@ _HEADER_LINE = re.compile(rb"^[!-9;-~]{1,100}[ \t]*:")
 _CRUDE_PLAIN = re.compile(r"content-type:\s*text/plain[^\n]*\n(?:[^\n]+\n)*?\r?\n(.*?)(?=\n--|\Z)",
                           re.IGNORECASE | re.DOTALL)
 _CALENDAR_TYPES = ("text/calendar", "application/ics", "text/x-vcalendar")
+_FEED_BYTES = 64 * 1024
 _PLAIN_ENOUGH = 40  # a plain part this long (stripped) is read even when an HTML part is longer
 _HEADER_END = re.compile(rb"\n\n|\n\r|\r\r")  # an empty line, whichever of CRLF, LF or CR ends lines
 _FOLDS = re.compile(r"[\r\n]")  # policy.default unfolds by removing the line breaks only
@@ -149,10 +150,23 @@ def _parse_bytes(data: bytes, *, headers_only: bool = False) -> Message:
     # the body stays one string that _crude_text reads.
     for headersonly in (True,) if headers_only else (False, True):
         try:
-            return BytesParser(policy=_POLICY).parsebytes(data, headersonly=headersonly)
+            return _feed(data, headersonly=headersonly)
         except Exception as exc:
             failure = exc
     raise UnparseableMail(f"the mail parser failed: {type(failure).__name__}") from failure
+
+
+def _feed(data: bytes, *, headersonly: bool) -> Message:
+    """What ``BytesParser.parsebytes`` does, in slices: it decodes the whole mail to one string and
+    copies that into a StringIO (4 bytes a character), about 8× a large mail's size at once; fed
+    64 KiB at a time, the parser holds little more than the message it builds."""
+    parser = BytesFeedParser(policy=_POLICY)
+    if headersonly:
+        parser._set_headersonly()  # type: ignore[attr-defined]  # as BytesParser does for headersonly=True
+    view = memoryview(data)
+    for start in range(0, len(view), _FEED_BYTES):
+        parser.feed(bytes(view[start:start + _FEED_BYTES]))
+    return parser.close()
 
 
 def _headers(msg: Message) -> dict[str, str]:

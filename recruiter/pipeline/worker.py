@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from sqlalchemy.orm.attributes import set_committed_value
 
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.llm.schema import TriageResult
@@ -176,6 +177,7 @@ class Worker:
                                                max_bytes=self.max_message_bytes)
             except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
                 raise UnparseableMail(f"cannot parse message: {exc}") from exc
+            set_committed_value(row, "raw", b"")  # the stages read the parse; the raw bytes need not stay
             job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
                       triage=TriageResult.model_validate(row.triage) if row.triage else None,
                       tier=row.triage_tier or "")

@@ -13,8 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, event, exists, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import undefer
@@ -119,6 +117,14 @@ class Store:
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._statements: dict[Any, Any] = {}
 
+    def _upsert(self, target: Any) -> Any:
+        """The dialect's INSERT (with ON CONFLICT) for ``target``; only the dialect in use is imported."""
+        if self.sqlite:
+            from sqlalchemy.dialects import sqlite as dialect
+        else:
+            from sqlalchemy.dialects import postgresql as dialect  # type: ignore[no-redef]
+        return dialect.insert(target)
+
     @classmethod
     def from_url(cls, url: str) -> Store:
         """A Store on a new engine for ``url``."""
@@ -204,8 +210,7 @@ class Store:
         return self._insert_stmt().values(**_new_values(new))
 
     def _insert_stmt(self) -> Any:
-        insert = sqlite_insert if self.sqlite else pg_insert
-        return insert(Message).on_conflict_do_nothing(index_elements=["key"])
+        return self._upsert(Message).on_conflict_do_nothing(index_elements=["key"])
 
     async def has_key(self, key: str) -> bool:
         """True when a mail with this key is stored."""
@@ -371,8 +376,7 @@ class Store:
         return self._statement(("leased", names, count_attempt), build)
 
     def _effects_insert(self) -> Any:
-        insert = (sqlite_insert if self.sqlite else pg_insert)(cast(Table, SideEffect.__table__))
-        return insert.on_conflict_do_nothing(index_elements=["key"])
+        return self._upsert(cast(Table, SideEffect.__table__)).on_conflict_do_nothing(index_elements=["key"])
 
     async def fail(
         self,
@@ -446,7 +450,7 @@ class Store:
         batch). Unlike ``add_message`` no checkpoint moves: the watcher's place stays its own."""
         if not news:
             return []
-        insert = (sqlite_insert if self.sqlite else pg_insert)(cast(Table, Message.__table__))
+        insert = self._upsert(cast(Table, Message.__table__))
         stmt = insert.on_conflict_do_nothing(index_elements=["key"]).returning(Message.id, Message.key)
         async with self._tx() as session:
             connection = await session.connection()
@@ -658,8 +662,7 @@ class Store:
     async def claim_effect(self, message_id: int, key: str, kind: str, ref: str) -> bool:
         """Record a side effect unless its key exists; True when this call recorded it. The unique key
         makes this an atomic once-only lock: of two concurrent callers exactly one gets True."""
-        insert = sqlite_insert if self.sqlite else pg_insert
-        stmt = (insert(SideEffect)
+        stmt = (self._upsert(SideEffect)
                 .values(key=key, message_id=message_id, kind=kind, ref=ref, created_at=utcnow())
                 .on_conflict_do_nothing(index_elements=["key"]).returning(SideEffect.id))
         async with self._tx() as session:
