@@ -79,7 +79,7 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
-    for noisy in ("httpx", "httpcore", "telegram", "aioimaplib", "caldav", "openai"):
+    for noisy in ("httpx", "httpcore", "telegram", "aioimaplib", "caldav"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
