@@ -124,6 +124,8 @@ class Worker:
                 await self._reap()
             except TransientError as exc:
                 log.error("worker.store_unavailable", error=str(exc), during="reap")
+            except Exception:  # keep reaping: a dead reaper would strand every expired lease
+                log.exception("worker.reap_failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), seconds)
 
