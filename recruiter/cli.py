@@ -14,7 +14,6 @@ import typer
 
 from recruiter.errors import ConfigError, RecruiterError
 from recruiter.log import configure_logging
-from recruiter.memory import keep_releasing
 from recruiter.settings import Settings, load_settings
 from recruiter.store.repo import Store
 from recruiter.views import message_detail, message_json
@@ -71,15 +70,7 @@ def run(
     from recruiter.service import run_service
 
     settings = _settings()
-
-    async def service() -> int:
-        releaser = asyncio.create_task(keep_releasing(), name="memory")  # free heap pages back to the system
-        try:
-            return await run_service(settings, shutdown_grace=shutdown_grace)
-        finally:
-            releaser.cancel()
-
-    raise typer.Exit(_run(service()))
+    raise typer.Exit(_run(run_service(settings, shutdown_grace=shutdown_grace)))
 
 
 @app.command()

@@ -26,7 +26,7 @@ from recruiter.llm.draft import Drafter, load_profile, profile_name
 from recruiter.llm.triage import Triager
 from recruiter.mail.drafts import DirDrafts, DraftSink, ImapDrafts
 from recruiter.mail.watcher import Watcher
-from recruiter.memory import tune_malloc
+from recruiter.memory import keep_releasing, tune_malloc
 from recruiter.notify.telegram import Notifier, StdoutNotifier, TelegramNotifier
 from recruiter.pipeline.ingest import describe
 from recruiter.pipeline.stages import Deps, Identity, Links
@@ -172,6 +172,16 @@ async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: Te
 async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> int:
     """The service in the foreground until SIGTERM/SIGINT; returns the exit code."""
     tune_malloc()  # before any helper thread exists: flat RSS in a small pod (recruiter.memory)
+    # Not one of `tasks`: without glibc it has nothing to do and ends, which is no failure.
+    releaser = asyncio.create_task(keep_releasing(), name="memory")  # free heap pages back to the system
+    try:
+        return await _serve(settings, shutdown_grace)
+    finally:
+        releaser.cancel()
+
+
+async def _serve(settings: Settings, shutdown_grace: float) -> int:
+    """run_service's body: watchers, worker, HTTP server and tickers until stopped."""
     await prepare_database(settings.db_url)
     runtime = await build_runtime(settings)
     stop = asyncio.Event()

@@ -203,8 +203,7 @@ class Watcher:
         """Store every message above the checkpoint (first start: only mail from now on); returns how
         many new UIDs were found."""
         if self._last is not None:
-            last = self._last
-            return await self._fetch_new(client, await self._uids_above(client, last))
+            return await self._fetch_new(client, await self._uids_above(client, self._last))
         checkpoint = await self.store.checkpoint(self.mb.name)
         if checkpoint is None:
             last = (uidnext - 1) if uidnext else max(await imap.uid_search(client, self.mb.name, "ALL") or [0])

@@ -135,27 +135,28 @@ class Store:
         await self.engine.dispose()
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction; a database that cannot be reached raises DependencyUnavailable."""
+    async def _writing(self) -> AsyncIterator[None]:
+        """Around every write transaction: our own writers one at a time on SQLite, and a database that
+        cannot be reached raised as DependencyUnavailable."""
         with _unavailable_as_transient():
             if self._write_lock is None:
-                async with self._sessions.begin() as session:
-                    yield session
+                yield
             else:
-                async with self._write_lock, self._sessions.begin() as session:
-                    yield session
+                async with self._write_lock:
+                    yield
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction (ORM session)."""
+        async with self._writing(), self._sessions.begin() as session:
+            yield session
 
     @asynccontextmanager
     async def _core(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction on a bare connection, for the worker's hot path: Core statements cost
         about half of an ORM session's flush, and a message passes through several of them."""
-        with _unavailable_as_transient():
-            if self._write_lock is None:
-                async with self.engine.begin() as connection:
-                    yield connection
-            else:
-                async with self._write_lock, self.engine.begin() as connection:
-                    yield connection
+        async with self._writing(), self.engine.begin() as connection:
+            yield connection
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
