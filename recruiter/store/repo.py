@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, event, exists, func, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import undefer
 
@@ -62,7 +62,11 @@ class NewMessage:
 
 
 class MailboxLock:
-    """A held watcher lock; ``release`` closes its connection, which frees the advisory lock."""
+    """A held watcher lock: a session-level advisory lock on a connection drawn from the engine's pool.
+
+    ``release`` must unlock on the server: closing a pooled connection only returns it to the pool, and the
+    lock stays with it, so the watcher's next session (handed another connection) would find its own
+    mailbox locked and stand by with no one watching it."""
 
     def __init__(self, connection: AsyncConnection | None) -> None:
         self.connection = connection
@@ -75,17 +79,33 @@ class MailboxLock:
             await self.connection.scalar(text("SELECT 1"))
             await self.connection.commit()
             return True
-        except (DBAPIError, OSError):
+        except (SQLAlchemyError, OSError):
             return False
 
     async def release(self) -> None:
-        """Free the lock; never raises."""
+        """Free the lock on the server and give the connection back; never raises (a cancellation passes)."""
         connection, self.connection = self.connection, None
-        if connection is not None:
-            try:
+        if connection is None:
+            return
+        try:
+            await connection.execute(text("SELECT pg_advisory_unlock_all()"))
+            await connection.commit()
+        except (SQLAlchemyError, OSError):
+            await _discard(connection)  # dead or invalidated: its locks go with its server session
+        except BaseException:
+            await _discard(connection)  # cancelled mid-unlock: never pool a connection that may hold it
+            raise
+        else:
+            with contextlib.suppress(SQLAlchemyError, OSError):
                 await connection.close()
-            except (DBAPIError, OSError):
-                pass
+
+
+async def _discard(connection: AsyncConnection) -> None:
+    """Close ``connection`` for real instead of pooling it: the server ends its session and its locks."""
+    with contextlib.suppress(SQLAlchemyError, OSError):
+        await connection.invalidate()
+    with contextlib.suppress(SQLAlchemyError, OSError):
+        await connection.close()
 
 
 def make_engine(url: str) -> AsyncEngine:
