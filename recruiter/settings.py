@@ -40,6 +40,7 @@ class MailboxSettings:
     drafts: str | None  # None: the \\Drafts special-use folder, else "Drafts"
     address: str  # From address for drafts written in this mailbox
     sent: str | None = None  # None: the \\Sent special-use folder, else "Sent"
+    ca_file: Path | None = None  # a private CA to trust for TLS, beside the system's
 
     def __repr__(self) -> str:  # never show the password
         return f"MailboxSettings(name={self.name!r}, host={self.host!r}, port={self.port}, user={self.user!r})"
@@ -187,6 +188,15 @@ class _Env:
         return value
 
 
+def _ca_file(env: _Env, name: str) -> Path | None:
+    """An optional CA bundle file; a path that names no file stops the start."""
+    raw = env.text(name)
+    ca_file = Path(raw).expanduser() if raw else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError(name, f"no such file: {ca_file}")
+    return ca_file
+
+
 def _mailbox(env: _Env, name: str) -> MailboxSettings:
     prefix = f"IMAP_{name.upper()}_"
     why = f"because IMAP_MAILBOXES names {name!r}"
@@ -204,6 +214,7 @@ def _mailbox(env: _Env, name: str) -> MailboxSettings:
         drafts=env.text(prefix + "DRAFTS") or None,
         address=env.text(prefix + "ADDRESS", user if "@" in user else env.text("SMTP_FROM_ADDR", user)),
         sent=env.text(prefix + "SENT") or None,
+        ca_file=_ca_file(env, prefix + "CA_FILE"),
     )
 
 
@@ -256,10 +267,7 @@ def _smtp(env: _Env) -> dict[str, Any]:
     """The SMTP_* settings (none required: without SMTP_HOST the send and decline links answer 503)."""
     host = env.text("SMTP_HOST")
     tls = env.choice("SMTP_TLS", "starttls", ("starttls", "ssl", "none"))
-    ca_raw = env.text("SMTP_CA_FILE")
-    ca_file = Path(ca_raw).expanduser() if ca_raw else None
-    if ca_file is not None and not ca_file.is_file():
-        raise ConfigError("SMTP_CA_FILE", f"no such file: {ca_file}")
+    ca_file = _ca_file(env, "SMTP_CA_FILE")
     user, password = env.text("SMTP_USER"), env.text("SMTP_PASSWORD")
     if user and not password:
         raise ConfigError("SMTP_PASSWORD", "is required when SMTP_USER is set")

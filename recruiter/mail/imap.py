@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import aioimaplib
 
 from recruiter.errors import DependencyUnavailable
+from recruiter.mail.tls import tls_context
 from recruiter.settings import MailboxSettings
 
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
+_COUNT_UPDATE = re.compile(rb"^\* (\d+) (EXISTS|EXPUNGE)\s*$")
 _FETCH_UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _LITERAL = re.compile(rb"\{(\d+)\}$")
@@ -48,16 +50,57 @@ def unavailable(mailbox: str, what: str) -> ImapError:
     return ImapError(f"IMAP {mailbox}: {what}", dependency=f"imap:{mailbox}")
 
 
+class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
+    """aioimaplib's protocol, noticing when the server says the folder grew.
+
+    A server may report new mail with the answer to any command (RFC 3501 section 7), e.g. an EXISTS
+    after the result of a UID SEARCH that was computed just before the mail landed. aioimaplib drops
+    an EXISTS that comes with SEARCH or FETCH ("ignored untagged response"), and IDLE does not repeat
+    what the server has already told: the watcher would not hear of that mail until the IDLE renewal.
+    ``grew`` counts the EXISTS that raised the message count (EXPUNGE lowers it; a server repeating
+    an unchanged count is not news)."""
+
+    count: int | None = None
+    grew = 0
+
+    def _handle_line(self, line: bytes, current_cmd: aioimaplib.Command) -> aioimaplib.Command | None:
+        if (update := _COUNT_UPDATE.match(line)) is not None:
+            number = int(update.group(1))
+            if update.group(2) == b"EXPUNGE":
+                self.count = None if self.count is None else max(0, self.count - 1)
+            else:
+                if self.count is not None and number > self.count:
+                    self.grew += 1
+                self.count = number
+        return super()._handle_line(line, current_cmd)
+
+
+class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
+    """An aioimaplib client on :class:`_Protocol`; TLS from the first byte when given a context.
+
+    (Not ``IMAP4_SSL``: it does not take the connection-lost callback the watcher depends on.)"""
+
+    def create_client(
+        self, host: str, port: int, loop: asyncio.AbstractEventLoop | None,
+        conn_lost_cb: ConnLost | None = None, ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        running = loop if loop is not None else asyncio.get_running_loop()
+        self.protocol = _Protocol(running, conn_lost_cb)
+        self._client_task = running.create_task(
+            running.create_connection(lambda: self.protocol, host, port, ssl=ssl_context))
+
+
+def growth(client: aioimaplib.IMAP4) -> int:
+    """How often the server has told ``client`` that its folder grew (see :class:`_Protocol`)."""
+    protocol = client.protocol
+    return protocol.grew if isinstance(protocol, _Protocol) else 0
+
+
 async def connect(mb: MailboxSettings, *, timeout: float, conn_lost: ConnLost | None = None) -> aioimaplib.IMAP4:
     """Connect and log in; raises ImapError when the server is unreachable or refuses the login."""
     try:
-        if mb.tls == "ssl":
-            client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
-                host=mb.host, port=mb.port, timeout=timeout, conn_lost_cb=conn_lost,
-                ssl_context=ssl.create_default_context(),
-            )
-        else:
-            client = aioimaplib.IMAP4(host=mb.host, port=mb.port, timeout=timeout, conn_lost_cb=conn_lost)
+        context = tls_context(mb.ca_file) if mb.tls == "ssl" else None
+        client = _Client(host=mb.host, port=mb.port, timeout=timeout, conn_lost_cb=conn_lost, ssl_context=context)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
         response = await asyncio.wait_for(client.login(mb.user, mb.password), timeout)
     except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:

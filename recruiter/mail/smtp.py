@@ -14,7 +14,6 @@ The password is only ever handed to aiosmtplib; no error message or log line car
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import aiosmtplib
 import structlog
 
 from recruiter.errors import DependencyUnavailable, PermanentError
+from recruiter.mail.tls import tls_context
 
 log = structlog.get_logger()
 SmtpTls = Literal["starttls", "ssl", "none"]
@@ -46,14 +46,6 @@ class SmtpSettings:
 
 class MaybeSent(DependencyUnavailable):
     """The message data reached the server but its answer did not reach us: it may have been sent."""
-
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """A verifying client context; ``ca_file`` adds a private CA (e.g. the cluster's)."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        context.load_verify_locations(cafile=str(ca_file))
-    return context
 
 
 class SmtpSender:

@@ -152,10 +152,13 @@ class Dovecot:
     host: str
     port: int
 
-    def __init__(self, root: Path, port: int | None = None) -> None:
+    def __init__(self, root: Path, port: int | None = None, *, tls: tuple[Path, Path] | None = None) -> None:
+        """``tls``: a certificate and key; Dovecot then also listens for IMAP over TLS on ``tls_port``."""
         self.root = root
         self.host = "127.0.0.1"
         self.port = port if port is not None else free_port()
+        self.tls = tls
+        self.tls_port = free_port() if tls is not None else None
         self.config = root / "dovecot.conf"
         self.users_dir = root / "users.d"
         self.log_file = root / "dovecot.log"
@@ -169,7 +172,16 @@ class Dovecot:
         os.chown(mail, MAIL_UID, MAIL_UID)
         self.users_dir.mkdir(exist_ok=True)
         self.users_dir.chmod(0o755)  # read by the auth process, which runs as user dovecot
-        self.config.write_text(_CONFIG.format(root=self.root, uid=MAIL_UID, port=self.port))
+        config = _CONFIG.format(root=self.root, uid=MAIL_UID, port=self.port)
+        if self.tls is not None:
+            cert, key = self.tls
+            config = config.replace("ssl = no\n", f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}\n")
+            imaps = "  inet_listener imaps {\n    port = 0\n  }"
+            assert imaps in config
+            listener = (f"  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {self.tls_port}\n"
+                        "    ssl = yes\n  }")
+            config = config.replace(imaps, listener)
+        self.config.write_text(config)
 
     # --- users -----------------------------------------------------------------------------------
 
