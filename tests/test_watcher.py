@@ -7,8 +7,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aioimaplib
 import pytest
 
+from recruiter.mail import imap
 from recruiter.mail.watcher import Watcher
 from recruiter.settings import MailboxSettings
 from recruiter.store.migrate import upgrade_head
@@ -149,5 +151,85 @@ async def test_idle_is_renewed(dovecot: Dovecot, imap_user: ImapUser, store: Sto
         assert watcher.connected and watcher.sessions == 1
         dovecot.append(imap_user.user, make_mail(subject="after renewals"))
         await eventually(lambda: _has(store, "after renewals"))
+    finally:
+        await stop(task)
+
+
+class _MailDuringSearch(Watcher):
+    """A watcher whose first search of a session is answered just before a mail lands, and the server
+    tells of that mail (an untagged EXISTS) only with its answer to the next command, as Dovecot does
+    when the mail lands while a SEARCH runs. The EXISTS reaches aioimaplib, which drops it; IDLE does
+    not repeat it."""
+
+    def __init__(self, *args: object, dovecot: Dovecot, user: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.dovecot, self.user, self.armed = dovecot, user, False
+
+    async def _uids_above(self, client: aioimaplib.IMAP4, last: int) -> list[int]:
+        uids = await super()._uids_above(client, last)
+        if self.armed:
+            self.armed = False
+            await asyncio.to_thread(self.dovecot.append, self.user, make_mail(subject="landed during the search"))
+            await asyncio.sleep(0.5)  # Dovecot notices the new file
+            await imap.uid_search(client, self.mb.name, "UID", "1:1")  # its answer carries the EXISTS
+        return uids
+
+
+async def test_mail_told_of_in_a_search_answer_is_not_left_for_the_idle_renewal(
+    dovecot: Dovecot, imap_user: ImapUser, store: Store
+) -> None:
+    watcher = _MailDuringSearch(mailbox(imap_user), store, renew_seconds=600, dovecot=dovecot, user=imap_user.user)
+    task = await start(watcher)  # first start: the checkpoint is set
+    await stop(task)
+    watcher.armed = True
+    task = await start(watcher)
+    try:
+        await eventually(lambda: not watcher.armed)
+        await eventually(lambda: _has(store, "landed during the search"), timeout=10)
+    finally:
+        await stop(task)
+
+
+async def test_after_a_uidvalidity_change_only_recent_unread_and_new_mail_is_taken(
+    dovecot: Dovecot, imap_user: ImapUser, store: Store
+) -> None:
+    dovecot.append(imap_user.user, make_mail(subject="unread from before"))
+    dovecot.append(imap_user.user, make_mail(subject="read long ago"), flags=("\\Seen",))
+    dovecot.append(imap_user.user, make_mail(subject="read yesterday"), flags=("\\Seen",))
+    await store.set_checkpoint("me", 1, 40)  # UIDs of an older UIDVALIDITY: they mean nothing now
+    task = await start(Watcher(mailbox(imap_user), store))
+    try:
+        await eventually(lambda: _has(store, "unread from before"))
+        dovecot.append(imap_user.user, make_mail(subject="new after the change"))
+        await eventually(lambda: _has(store, "new after the change"))
+        assert sorted(await subjects(store)) == ["new after the change", "unread from before"]
+    finally:
+        await stop(task)
+
+
+class _KickedBeforeIdle(Watcher):
+    """A watcher whose connection is dropped by the server after the catch-up, before IDLE starts."""
+
+    def __init__(self, *args: object, dovecot: Dovecot, user: str, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.dovecot, self.user, self.armed = dovecot, user, True
+
+    async def _catch_up_fully(self, client: aioimaplib.IMAP4, uidnext: int | None) -> None:
+        await super()._catch_up_fully(client, uidnext)
+        if self.armed:
+            self.armed = False
+            await asyncio.to_thread(self.dovecot.kick, self.user)
+            await asyncio.sleep(0.3)  # the BYE and the close have arrived
+
+
+async def test_a_connection_lost_before_idle_starts_is_reconnected(
+    dovecot: Dovecot, imap_user: ImapUser, store: Store
+) -> None:
+    watcher = _KickedBeforeIdle(mailbox(imap_user), store, timeout=5, dovecot=dovecot, user=imap_user.user)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: watcher.sessions >= 2 and watcher.connected, timeout=20)
+        dovecot.append(imap_user.user, make_mail(subject="after the drop"))
+        await eventually(lambda: _has(store, "after the drop"))
     finally:
         await stop(task)

@@ -140,15 +140,11 @@ class Watcher:
                 self._uidvalidity = selected.uidvalidity
                 self._last = None
                 self.log.info("imap.connected", folder=self.mb.folder, uidvalidity=selected.uidvalidity)
-                await self._catch_up(client, selected.uidnext)
+                await self._catch_up_fully(client, selected.uidnext)
                 await self._report(True)
                 while True:
                     if await self._idle_once(client, lost):
-                        # Mail that arrives during a catch-up is announced in that catch-up's own responses
-                        # (an untagged EXISTS in a FETCH answer), not again in the next IDLE: search until
-                        # nothing is new, or it waits for the IDLE renewal.
-                        while await self._catch_up(client, None):
-                            pass
+                        await self._catch_up_fully(client, None)
                     if not await lock.alive():
                         raise ConnectionLost(f"IMAP {self.mb.name}: lost the watcher lock (database connection)")
         except ConnectionLost:
@@ -160,7 +156,7 @@ class Watcher:
 
     async def _idle_once(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> bool:
         """One IDLE round; True when new mail was announced (or the round was renewed)."""
-        idle = await client.idle_start(timeout=self.renew_seconds)
+        idle = await self._start_idle(client, lost)
         announced = False
         try:
             while client.has_pending_idle() and not announced:
@@ -181,6 +177,29 @@ class Watcher:
         await asyncio.wait_for(idle, self.timeout)
         return announced
 
+    async def _start_idle(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> asyncio.Future[Any]:
+        """Send IDLE and wait for the server's go-ahead, at most ``timeout`` seconds.
+
+        aioimaplib's ``idle_start`` waits for the continuation without a time limit: a connection that
+        died during the catch-up (or a server that never answers) would hold the watcher there forever,
+        connected in name, hearing nothing and never reconnecting."""
+        if lost.is_set():
+            raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
+        start = asyncio.ensure_future(client.idle_start(timeout=self.renew_seconds))
+        gone = asyncio.ensure_future(lost.wait())
+        try:
+            done, _ = await asyncio.wait({start, gone}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not start.done():
+                start.cancel()  # the session ends below: its client is closed, IDLE and all
+        if start in done:
+            idle: asyncio.Future[Any] = start.result()  # raises an IDLE refusal (the guard turns it to ImapError)
+            return idle
+        if gone in done:
+            raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
+        raise ConnectionLost(f"IMAP {self.mb.name}: no answer to IDLE within {self.timeout:.0f}s")
+
     async def _wait_push(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> Any:
         """The next server push; raises ConnectionLost on connection loss or a silent server."""
         queue: asyncio.Queue[Any] = client.protocol.idle_queue
@@ -199,6 +218,19 @@ class Watcher:
             raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
         raise ConnectionLost(f"IMAP {self.mb.name}: server silent for {self.renew_seconds + self.timeout:.0f}s")
 
+    async def _catch_up_fully(self, client: aioimaplib.IMAP4, uidnext: int | None) -> None:
+        """Catch up until a round finds nothing new and the server did not say the folder grew meanwhile.
+
+        Mail that arrives during a catch-up is announced in that catch-up's own answers (an untagged
+        EXISTS after a SEARCH or FETCH), not again in the next IDLE: without another round it would
+        wait for the IDLE renewal."""
+        while True:
+            grew = imap.growth(client)
+            found = await self._catch_up(client, uidnext)
+            uidnext = None
+            if not found and imap.growth(client) == grew:
+                return
+
     async def _catch_up(self, client: aioimaplib.IMAP4, uidnext: int | None) -> int:
         """Store every message above the checkpoint (first start: only mail from now on); returns how
         many new UIDs were found."""
@@ -206,24 +238,30 @@ class Watcher:
             return await self._fetch_new(client, await self._uids_above(client, self._last))
         checkpoint = await self.store.checkpoint(self.mb.name)
         if checkpoint is None:
-            last = (uidnext - 1) if uidnext else max(await imap.uid_search(client, self.mb.name, "ALL") or [0])
+            last = await self._top(client, uidnext)
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
             self._last = last
             self.log.info("imap.first_start", last_uid=last)
             return 0
         validity, last = checkpoint
         if validity != self._uidvalidity:
-            # UIDs of the old UIDVALIDITY mean nothing now: look at recent unread mail; the store
-            # drops what it already holds (same Message-ID key).
+            # UIDs of the old UIDVALIDITY mean nothing now: look at recent unread mail (the store drops
+            # what it already holds, same Message-ID key) and go on from the folder's top, as on a first
+            # start; from 0, the next catch-up would take in the whole folder, months of read mail.
             since = (datetime.now(UTC) - timedelta(days=7)).strftime("%d-%b-%Y")
             uids = await imap.uid_search(client, self.mb.name, "UNSEEN", "SINCE", since)
-            self.log.warning("imap.uidvalidity_changed", old=validity, new=self._uidvalidity, recent=len(uids))
-            await self.store.set_checkpoint(self.mb.name, self._uidvalidity, 0)
-            last = 0
+            last = await self._top(client, uidnext)
+            self.log.warning("imap.uidvalidity_changed", old=validity, new=self._uidvalidity, recent=len(uids),
+                             last_uid=last)
+            await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
         else:
             uids = await self._uids_above(client, last)
         self._last = last
         return await self._fetch_new(client, uids)
+
+    async def _top(self, client: aioimaplib.IMAP4, uidnext: int | None) -> int:
+        """The highest UID in the folder now (from SELECT's UIDNEXT when the server gave one)."""
+        return (uidnext - 1) if uidnext else max(await imap.uid_search(client, self.mb.name, "ALL") or [0])
 
     async def _uids_above(self, client: aioimaplib.IMAP4, last: int) -> list[int]:
         # "n:*" always matches the highest UID, even one below n: filter.
