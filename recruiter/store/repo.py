@@ -90,21 +90,21 @@ class MailboxLock:
         try:
             await connection.execute(text("SELECT pg_advisory_unlock_all()"))
             await connection.commit()
-        except (SQLAlchemyError, OSError):
+        except Exception:
             await _discard(connection)  # dead or invalidated: its locks go with its server session
         except BaseException:
             await _discard(connection)  # cancelled mid-unlock: never pool a connection that may hold it
             raise
         else:
-            with contextlib.suppress(SQLAlchemyError, OSError):
+            with contextlib.suppress(Exception):
                 await connection.close()
 
 
 async def _discard(connection: AsyncConnection) -> None:
     """Close ``connection`` for real instead of pooling it: the server ends its session and its locks."""
-    with contextlib.suppress(SQLAlchemyError, OSError):
+    with contextlib.suppress(Exception):
         await connection.invalidate()
-    with contextlib.suppress(SQLAlchemyError, OSError):
+    with contextlib.suppress(Exception):
         await connection.close()
 
 
