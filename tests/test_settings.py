@@ -80,3 +80,12 @@ def test_dotenv_is_read_and_environment_wins(tmp_path: Path) -> None:
     settings = load_settings(env_file, environ={"LLAMA_SWAP_MODEL": "env-model"})
     assert settings.llm_tiers[0].base_url == "http://from-file:1"
     assert settings.llm_tiers[0].model == "env-model"
+
+
+def test_a_mailbox_ca_file_must_be_there(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings_from({**ORIGINAL, "IMAP_ME_CA_FILE": str(tmp_path / "missing.pem")})
+    assert "IMAP_ME_CA_FILE" in str(caught.value)
+    (tmp_path / "ca.pem").write_text("x")
+    me = settings_from({**ORIGINAL, "IMAP_ME_CA_FILE": str(tmp_path / "ca.pem")}).mailboxes[0]
+    assert me.ca_file == tmp_path / "ca.pem" and me.tls == "ssl" and me.port == 993

@@ -233,3 +233,48 @@ async def test_a_connection_lost_before_idle_starts_is_reconnected(
         await eventually(lambda: _has(store, "after the drop"))
     finally:
         await stop(task)
+
+
+# ---- IMAP over TLS (the default, IMAP_<NAME>_TLS=ssl) ------------------------------------------------
+
+TLS_USER, TLS_PASSWORD = "tls@example.org", "tls-secret-7"
+
+
+def tls_mailbox(server: Dovecot, *, trusted: bool) -> MailboxSettings:
+    """The TLS account on ``server``; ``trusted``: IMAP_ME_CA_FILE names the server's certificate."""
+    assert server.tls is not None and server.tls_port is not None
+    server.add_user(TLS_USER, TLS_PASSWORD)
+    return MailboxSettings(name="me", host="127.0.0.1", port=server.tls_port, user=TLS_USER, password=TLS_PASSWORD,
+                           tls="ssl", folder="INBOX", drafts=None, address=TLS_USER,
+                           ca_file=server.tls[0] if trusted else None)
+
+
+async def test_the_watcher_hears_mail_over_tls(dovecot_tls: Dovecot, store: Store) -> None:
+    watcher = Watcher(tls_mailbox(dovecot_tls, trusted=True), store, timeout=5)
+    task = await start(watcher)
+    try:
+        dovecot_tls.append(TLS_USER, make_mail(subject="over tls"))
+        await eventually(lambda: _has(store, "over tls"))
+        assert watcher.sessions == 1 and watcher.last_error is None
+    finally:
+        await stop(task)
+
+
+async def test_a_server_that_cannot_be_verified_is_a_clear_error(dovecot_tls: Dovecot) -> None:
+    with pytest.raises(imap.ImapError) as caught:  # self-signed, and no CA file trusts it
+        await imap.connect(tls_mailbox(dovecot_tls, trusted=False), timeout=5)
+    assert "IMAP me: cannot connect" in str(caught.value) and "SSLCertVerificationError" in str(caught.value)
+    assert TLS_PASSWORD not in str(caught.value)
+    client = await imap.connect(tls_mailbox(dovecot_tls, trusted=True), timeout=5)  # the CA file makes it good
+    await imap.close(client)
+
+
+async def test_the_watcher_keeps_retrying_an_unverifiable_server(dovecot_tls: Dovecot, store: Store) -> None:
+    watcher = Watcher(tls_mailbox(dovecot_tls, trusted=False), store, timeout=5)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await eventually(lambda: watcher.last_error is not None)
+        assert "SSLCertVerificationError" in str(watcher.last_error)
+        assert not watcher.connected and not task.done()
+    finally:
+        await stop(task)

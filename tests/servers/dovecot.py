@@ -14,6 +14,7 @@ waits a fixed 500 ms (``NOTIFY_DELAY_MSECS`` in its source, not configurable) to
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import re
@@ -358,16 +359,15 @@ def _fetch_row(meta: bytes, raw: bytes) -> tuple[int, set[str], bytes]:
 # --- fixtures ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """One running Dovecot for the whole session, stopped and deleted at its end.
+@contextlib.contextmanager
+def _running(*, tls: bool = False) -> Iterator[Dovecot]:
+    """A started Dovecot in a new folder (with a self-signed certificate when ``tls``), stopped and deleted
+    afterwards. Fails the test, never skips, when Dovecot is not installed or cannot start."""
+    from tests.servers.smtp import make_certificate  # smtp takes free_port from here
 
-    A test may stop or restart it: it is running again for the next test (see
-    ``_dovecot_left_running``). Fails, never skips, when Dovecot is not installed or cannot start.
-    """
     root = Path(tempfile.mkdtemp(prefix="rr-dovecot-"))
     root.chmod(0o755)  # the mail and auth processes (nobody, dovecot) must reach their files
-    server = Dovecot(root)
+    server = Dovecot(root, tls=make_certificate(root) if tls else None)
     try:
         server.start()
     except DovecotError as exc:
@@ -378,6 +378,25 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One running Dovecot for the whole session, stopped and deleted at its end.
+
+    A test may stop or restart it: it is running again for the next test (see
+    ``_dovecot_left_running``).
+    """
+    with _running() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def dovecot_tls() -> Iterator[Dovecot]:
+    """A Dovecot of its own that also speaks IMAP over TLS on ``tls_port``, presenting a self-signed
+    certificate for 127.0.0.1 (``tls[0]``, the file a client trusts)."""
+    with _running(tls=True) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)
