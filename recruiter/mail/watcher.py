@@ -182,41 +182,34 @@ class Watcher:
 
         aioimaplib's ``idle_start`` waits for the continuation without a time limit: a connection that
         died during the catch-up (or a server that never answers) would hold the watcher there forever,
-        connected in name, hearing nothing and never reconnecting."""
-        if lost.is_set():
-            raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
-        start = asyncio.ensure_future(client.idle_start(timeout=self.renew_seconds))
-        gone = asyncio.ensure_future(lost.wait())
-        try:
-            done, _ = await asyncio.wait({start, gone}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            gone.cancel()
-            if not start.done():
-                start.cancel()  # the session ends below: its client is closed, IDLE and all
-        if start in done:
-            idle: asyncio.Future[Any] = start.result()  # raises an IDLE refusal (the guard turns it to ImapError)
-            return idle
-        if gone in done:
-            raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
-        raise ConnectionLost(f"IMAP {self.mb.name}: no answer to IDLE within {self.timeout:.0f}s")
+        connected in name, hearing nothing and never reconnecting. (Given up, it is cancelled: the session
+        ends, its client is closed, IDLE and all.)"""
+        idle: asyncio.Future[Any] = await self._unless_lost(  # an IDLE refusal raises (the guard makes it ImapError)
+            client.idle_start(timeout=self.renew_seconds), lost, self.timeout,
+            f"no answer to IDLE within {self.timeout:.0f}s")
+        return idle
 
     async def _wait_push(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> Any:
         """The next server push; raises ConnectionLost on connection loss or a silent server."""
         queue: asyncio.Queue[Any] = client.protocol.idle_queue
-        get = asyncio.ensure_future(queue.get())
+        silence = self.renew_seconds + self.timeout
+        return await self._unless_lost(queue.get(), lost, silence, f"server silent for {silence:.0f}s")
+
+    async def _unless_lost(self, step: Awaitable[Any], lost: asyncio.Event, timeout: float, silent: str) -> Any:
+        """``step``'s result; ConnectionLost when the connection is lost first or ``timeout`` passes (then
+        ``silent`` says why). The step is cancelled unless it finished."""
+        task = asyncio.ensure_future(step)
         gone = asyncio.ensure_future(lost.wait())
         try:
-            done, _ = await asyncio.wait(
-                {get, gone}, timeout=self.renew_seconds + self.timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            done, _ = await asyncio.wait({task, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (get, gone):
-                task.cancel()
-        if get in done:
-            return get.result()
+            for pending in (task, gone):
+                pending.cancel()
+        if task in done:
+            return task.result()
         if gone in done:
             raise ConnectionLost(f"IMAP {self.mb.name}: connection lost")
-        raise ConnectionLost(f"IMAP {self.mb.name}: server silent for {self.renew_seconds + self.timeout:.0f}s")
+        raise ConnectionLost(f"IMAP {self.mb.name}: {silent}")
 
     async def _catch_up_fully(self, client: aioimaplib.IMAP4, uidnext: int | None) -> None:
         """Catch up until a round finds nothing new and the server did not say the folder grew meanwhile.
