@@ -4,10 +4,16 @@
     ├── ConfigError            a setting is missing or malformed; the process stops
     ├── TransientError         try again later (backoff): a dependency is down or slow
     │   ├── DependencyUnavailable  (dependency, status) — LLM 5xx, IMAP/SMTP/CalDAV/Telegram down
+    │   ├── Misconfigured      (dependency, status) — the dependency refuses *us* (401/403, unknown model,
+    │   │                      a refused parameter, a missing folder): the same for every request until
+    │   │                      the owner fixes it. Never the message's fault: it waits, the owner is told
     │   └── Postponed          the dependency is paused (incident open): wait, without burning an attempt
+    ├── MaybeDone              the request was written and no answer came: it may have acted. Never
+    │                          repeated blindly (not a TransientError, so no retry path catches it)
     └── PermanentError         retrying will not help: dead-letter now
         ├── UnparseableMail
-        └── InvalidAnswer      the LLM's answer does not fit the schema
+        ├── InvalidAnswer      the LLM's answer does not fit the schema
+        └── OverBudget         the mail needs more CPU than one message may spend
 """
 
 from __future__ import annotations
@@ -47,12 +53,29 @@ class DependencyUnavailable(TransientError):
     """A server we depend on refused, timed out or answered 5xx."""
 
 
+class Misconfigured(TransientError):
+    """A dependency refuses this service's requests for a reason of configuration (a rotated key, a
+    renamed model, a parameter the endpoint does not accept, a folder that does not exist). Every
+    request gets the same answer until the owner fixes it: an incident for the dependency, never a
+    verdict on the message (which waits, without its attempts counting)."""
+
+
 class Postponed(TransientError):
     """The stage waits for a paused dependency; this is not an attempt and is not recorded as one."""
 
     def __init__(self, message: str, *, delay: float, dependency: str = "") -> None:
         super().__init__(message, dependency=dependency)
         self.delay = delay
+
+
+class MaybeDone(RecruiterError):
+    """The request was written and no answer came (a read timeout, a connection reset after the write,
+    a cancellation): the other side may have acted (a card shown, a mail accepted). Such a request is
+    recorded as uncertain and told to the owner, never sent again."""
+
+    def __init__(self, message: str, *, dependency: str = "") -> None:
+        super().__init__(message)
+        self.dependency = dependency
 
 
 class PermanentError(RecruiterError):
@@ -76,3 +99,10 @@ class InvalidAnswer(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="invalid_answer")
+
+
+class OverBudget(PermanentError):
+    """Reading this mail took more than the CPU budget of one message: it is quarantined, not retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="cpu_budget")

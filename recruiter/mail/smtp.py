@@ -22,7 +22,7 @@ from typing import Literal
 import aiosmtplib
 import structlog
 
-from recruiter.errors import DependencyUnavailable, PermanentError
+from recruiter.errors import DependencyUnavailable, MaybeDone, PermanentError
 from recruiter.mail.tls import tls_context
 
 log = structlog.get_logger()
@@ -44,7 +44,7 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
-class MaybeSent(DependencyUnavailable):
+class MaybeSent(MaybeDone):
     """The message data reached the server but its answer did not reach us: it may have been sent."""
 
 
