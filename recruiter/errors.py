@@ -13,7 +13,8 @@
     └── PermanentError         retrying will not help: dead-letter now
         ├── UnparseableMail
         ├── InvalidAnswer      the LLM's answer does not fit the schema
-        └── OverBudget         the mail needs more CPU than one message may spend
+        ├── OverBudget         the mail needs more CPU than one message may spend
+        └── StoreRejected      the database refuses this message's values (too long, not encodable)
 """
 
 from __future__ import annotations
@@ -106,3 +107,11 @@ class OverBudget(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="cpu_budget")
+
+
+class StoreRejected(PermanentError):
+    """The database refused a write because of the values it was given (a value too long for its column,
+    text the driver cannot encode, a constraint): about this message, not about the database's health."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="store_rejected")

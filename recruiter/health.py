@@ -1,122 +1,146 @@
 """Dependency health and the owner's alerts: one alert per incident, reminders, one recovery message.
 
-One :class:`Incidents` object per process watches triage and the IMAP watchers and talks to the owner
-through a :class:`~recruiter.notify.telegram.Notifier` (in production a ``TelegramNotifier`` for
-``TELEGRAM_ALERT_CHAT_ID``). It exists because of the 2026-06-02 post-mortem: 440 triage attempts
-failed with 502 over 2.5 hours and nobody was told.
+It exists because of the 2026-06-02 post-mortem: 440 triage attempts failed with 502 over 2.5 hours and
+nobody was told. One :class:`Incidents` per process; its state lives in the store (the ``incidents``
+and ``outbox`` tables, :mod:`recruiter.store.alerts`), so a restart during an incident does not alert
+again, and two replicas on one PostgreSQL send one alert and one recovery message between them.
 
-Triage
-    Every transient triage failure is reported with :meth:`Incidents.triage_failed`, every success
-    with :meth:`Incidents.triage_succeeded`. A per-message permanent error (unparseable mail, an
-    invalid answer) says nothing about the dependency: it is simply not reported — it neither counts
-    nor resets. ``alert_after`` consecutive failures open an incident and send **one** alert: since
-    when (the first failure of the streak, UTC), how many messages are waiting (the ``waiting``
-    query), which tier and the last error verbatim. While the incident is open
-    :attr:`Incidents.triage_paused` is true and :meth:`Incidents.probe_due` lets one message try
-    every ``probe_seconds`` (default 60 s); the others wait without burning attempts.
+Incidents, by key
+    ``llm`` (every LLM tier failing: triage and drafts wait), ``tier:<tier>`` (one tier refuses us for
+    its configuration: 401/403, an unknown model, a refused parameter), ``imap:<mailbox>`` (the mailbox
+    cannot connect, or its Drafts cannot be written), ``calendar``, ``telegram``, ``stall:<mailbox>``
+    (the checkpoint does not move while the server shows newer mail) and ``store`` (the database
+    itself: kept in memory, see below).
+
+Failures and the pause
+    :meth:`Incidents.failed` counts one transient failure of a dependency, :meth:`Incidents.succeeded`
+    one success. ``alert_after`` failures in a row (or one, for a misconfigured tier, a mailbox down
+    for ``imap_alert_after`` seconds, a stalled mailbox) open the incident and queue **one** alert.
+    While it is open :meth:`Incidents.paused` is true for that key and :meth:`Incidents.probe_due` lets
+    one message try every ``probe_seconds`` (one among all replicas); the rest wait without burning
+    attempts. An incident whose cause another open incident has already told (the LLM failing because
+    its only tier is misconfigured; a mailbox stalled because it cannot connect) opens silently: it
+    pauses, but says nothing, and its recovery says nothing either.
 
 Recovery and flapping
-    The first success unpauses triage and sends the one recovery message at once: the outage's
-    length (first failure to that success) and how many messages were processed late — the
-    ``waiting`` count at that success, every message then waiting having been held back by the
-    outage (counting them after the fact would report 0 or 1, because the recovery is noticed on the
-    first of them). The incident stays on file for ``flap_seconds`` (default 300 s): if the failures
-    reach ``alert_after`` again within it, it is the same incident — it reopens silently, with no new
-    alert and, when it recovers again, no second recovery message (reminders still go out while it
-    stays open). So an outage that flaps gives exactly one alert and exactly one recovery message.
+    The first success sends the one recovery message (how long, how many messages waited). The incident
+    stays on file for ``flap_seconds``: failures reaching the threshold again within it reopen it
+    silently, so an outage that flaps gives one alert and one recovery message.
 
 Reminders
-    While an incident stays open, :meth:`Incidents.tick` sends a reminder ``remind_seconds`` (default
-    4 h) after the last alert or reminder was delivered — nothing more.
-
-IMAP
-    :meth:`Incidents.imap_state` records each mailbox watcher's connection attempts. A mailbox that
-    has not connected for ``imap_alert_after`` seconds (from its first failure; checked on every call
-    and in :meth:`Incidents.tick`) gets one alert naming it and its last error; reconnecting sends one
-    recovery message; losing the connection again within ``flap_seconds`` reopens the incident
-    silently. Reminders work as for triage.
+    Every ``remind_seconds`` after the last alert or reminder was delivered, while the incident is open.
 
 Delivery
-    Messages go out in order from a queue. A ``TransientError`` from the notifier (Telegram down, 5xx,
-    429) is logged at error level as ``alert.delivery_failed`` with the message text, and the message
-    stays queued: the next call (usually :meth:`Incidents.tick`) tries again after the server's
-    ``retry_after``, or else after ``delivery_retry_seconds`` doubling up to 5 minutes. A
-    ``PermanentError`` is logged at error level and the message dropped. None of the public methods
-    raises because of the notifier or the ``waiting`` query. Texts are Telegram HTML with every
-    outside string (errors, tier, mailbox) escaped.
+    Messages go out in order through the outbox, at most once: a send that may have arrived (written,
+    no answer) is never repeated (``uncertain``); one Telegram refused (4xx) is dropped and logged; one
+    that failed for sure waits (``retry_after``, else ``delivery_retry_seconds`` doubling up to 5
+    minutes). An alert whose incident recovered before it could be sent is superseded by the recovery
+    message. None of the public methods raises because of the notifier or the store.
 
-Log events: ``alert.fired`` (error), ``alert.reopened`` (warning), ``alert.reminded`` (warning),
-``alert.recovering`` (info), ``alert.recovered`` (info), ``alert.delivered`` (info),
-``alert.delivery_failed`` (error), ``alert.probe`` (info), ``alert.waiting_unknown`` (error).
+The store's own outage
+    It cannot be recorded in the store: after ``store_alert_after`` seconds of failing writes the alert
+    is sent directly from memory (each replica that sees it), the recovery too, and both are recorded in
+    the outbox once the store is back.
+
+Dead letters
+    Every message that goes dead is told: one line each (sender, subject, stage, reason, how to retry),
+    batched into one message for the deaths of a minute, at most one such message a minute.
+
+Log events: ``alert.fired`` (error), ``alert.reopened``, ``alert.reminded`` (warning), ``alert.recovering``,
+``alert.recovered``, ``alert.delivered`` (info), ``alert.delivery_failed`` (error), ``alert.uncertain``
+(error), ``alert.superseded``, ``alert.probe`` (info), ``alert.waiting_unknown``, ``alert.store_failed``
+(error), ``dead.noticed`` (info).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
+import os
+import secrets
+import socket
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 
-from recruiter.errors import PermanentError, TransientError
+from recruiter.errors import MaybeDone, PermanentError, TransientError
 from recruiter.notify.telegram import Notifier, html_to_plain
+from recruiter.store.alerts import Edit
+from recruiter.store.models import OUT_DROPPED, OUT_PENDING, OUT_SENT, OUT_UNCERTAIN, Incident, Message
+from recruiter.store.repo import Store
 
 log = structlog.get_logger()
 
-TRIAGE = "triage"
+LLM = "llm"
+TRIAGE = LLM  # the key's old name
+STORE = "store"
 MAX_DETAIL_CHARS = 1000  # an error text longer than this is cut (Telegram takes 4096 in all)
 MAX_DELIVERY_RETRY_SECONDS = 300.0
+DEAD_LINES = 25  # dead messages named in one notice; the rest are counted
+SEND_LEASE = timedelta(minutes=2)
+SWEEP_SECONDS = 10.0  # dead-letter notices and dead senders are looked for this often
 
 
-@dataclass
-class _Outage:
-    """An incident the owner has been alerted about (the alert may still be queued)."""
+def imap_key(mailbox: str) -> str:
+    """The incident key of a mailbox's connection (the watcher and the Drafts folder)."""
+    return f"imap:{mailbox}"
+
+
+def tier_key(tier: str) -> str:
+    """The incident key of one LLM tier's configuration."""
+    return f"tier:{tier}"
+
+
+def stall_key(mailbox: str) -> str:
+    """The incident key of a mailbox whose checkpoint does not move."""
+    return f"stall:{mailbox}"
+
+
+@dataclass(frozen=True)
+class View:
+    """What this process last saw of one incident row."""
 
     key: str
-    since: float  # first failure
-    mailbox: str | None = None  # for IMAP incidents
-    recovered_at: float | None = None  # first success of a recovery not yet confirmed
-    late: int | None = None  # messages waiting at ``recovered_at``
-    told_at: float | None = None  # last alert or reminder delivered: reminders count from here
-    recovery_told: bool = False  # the one recovery message of this incident has been queued
+    title: str
+    streak: int
+    streak_since: float | None
+    opened: bool
+    recovering: bool
+    since: float | None
+    recovered_at: float | None
+    last_error: str | None
+    detail: dict[str, Any]
+    silent: bool
+    next_probe_at: float | None
+    told_at: float | None = None
 
     @property
     def open(self) -> bool:
-        """Still failing (not in the recovery hold)."""
-        return self.recovered_at is None
+        """Opened and not in the recovery hold."""
+        return self.opened and not self.recovering
 
 
 @dataclass
 class _Mailbox:
-    """What the IMAP watcher of one mailbox last reported."""
+    """What this replica's watcher of one mailbox last reported."""
 
     connected: bool = True
     down_since: float | None = None
     error: str | None = None
 
 
-@dataclass
-class _Delivery:
-    """A queued message to the owner."""
-
-    key: str
-    kind: str  # "alert" | "reminder" | "recovery"
-    text: str
-    not_before: float = 0.0
-    failures: int = 0
-
-
 class Incidents:
-    """Tracks dependency health for one process and tells the owner: see the module docstring."""
+    """Tracks dependency health and tells the owner: see the module docstring."""
 
     def __init__(
         self,
         notifier: Notifier,
+        store: Store,
         *,
         alert_after: int = 5,
         remind_seconds: float = 4 * 3600,
@@ -126,267 +150,509 @@ class Incidents:
         clock: Callable[[], float] = time.time,
         probe_seconds: float = 60,
         delivery_retry_seconds: float = 30,
+        store_alert_after: float = 60,
+        dead_gather_seconds: float = 60,
+        llm_tiers: Sequence[str] = (),
     ) -> None:
         if alert_after < 1:
             raise ValueError("alert_after must be at least 1")
         self.notifier = notifier
+        self.store = store
         self.alert_after = alert_after
         self.remind_seconds = remind_seconds
         self.flap_seconds = flap_seconds
         self.imap_alert_after = imap_alert_after
         self.probe_seconds = probe_seconds
         self.delivery_retry_seconds = delivery_retry_seconds
+        self.store_alert_after = store_alert_after
+        self.dead_gather_seconds = dead_gather_seconds
+        self.llm_tiers = tuple(llm_tiers)
         self._waiting_query = waiting
         self._clock = clock
-        self._streak = 0
-        self._streak_since: float | None = None
-        self._tier = ""
-        self._error = ""
-        self._next_probe = 0.0
-        self._outages: dict[str, _Outage] = {}
+        self._owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._views: dict[str, View] = {}
         self._mailboxes: dict[str, _Mailbox] = {}
-        self._pending: deque[_Delivery] = deque()
-        self._lock = asyncio.Lock()
         self._flushing = False
+        self._pending = 0
+        self._next_sweep = 0.0  # clock time of the next look for dead-letter notices and dead senders
+        self._queued = False  # this process queued a message since its last flush
+        self._lock = asyncio.Lock()
+        # The store's own outage, in memory: (since, last error), whether the alert went out, and the
+        # direct messages still to send or to record in the outbox once the store is back.
+        self._store_since: float | None = None
+        self._store_error = ""
+        self._store_alerted = False
+        self._direct: list[tuple[str, str]] = []  # (kind, text) to send directly
+        self._to_record: list[tuple[str, str, str]] = []  # (kind, text, ref) sent, to record
 
-    # --- triage -----------------------------------------------------------------------------------
+    # --- reading ------------------------------------------------------------------------------------
+    def view(self, key: str) -> View | None:
+        """This process's last view of ``key`` (None: no failure on record)."""
+        return self._views.get(key)
+
+    def paused(self, key: str) -> bool:
+        """True while ``key``'s incident is open: its stage waits, except one probe per ``probe_seconds``."""
+        if key == STORE:
+            return self._store_alerted
+        view = self._views.get(key)
+        return view is not None and view.open
+
+    def in_outage(self, key: str) -> bool:
+        """True when a failure of ``key`` is more likely the dependency's than the message's: its incident
+        is open, or it failed for more than one message in a row (such failures do not count attempts)."""
+        if key == STORE:
+            return True
+        view = self._views.get(key)
+        return view is not None and (view.opened or view.streak >= 2)
+
     @property
     def triage_paused(self) -> bool:
-        """True while a triage incident is open: triage waits, except one probe per ``probe_seconds``."""
-        outage = self._outages.get(TRIAGE)
-        return outage is not None and outage.open
+        """``paused("llm")``."""
+        return self.paused(LLM)
 
-    async def probe_due(self) -> bool:
-        """While paused: True at most once per ``probe_seconds`` (the caller claims that probe).
-
-        False when triage is not paused (nothing to probe: triage runs normally) or the next probe
-        is not due yet.
-        """
+    async def probe_due(self, key: str = LLM) -> bool:
+        """While ``key`` is paused: True at most once per ``probe_seconds`` among all replicas (the caller
+        runs that probe). False when it is not paused or the next probe is not due yet."""
+        view = self._views.get(key)
         now = self._clock()
-        if not self.triage_paused or now < self._next_probe:
+        if view is None or not view.open or (view.next_probe_at is not None and now < view.next_probe_at):
             return False
-        self._next_probe = now + self.probe_seconds
-        log.info("alert.probe", key=TRIAGE, next_probe_in=self.probe_seconds)
-        return True
+        try:
+            won = await self.store.alerts.probe(key, now=_dt(now), next_at=_dt(now + self.probe_seconds))
+        except TransientError as exc:
+            await self._store_failing(exc)
+            return False
+        self._views[key] = _replace(view, next_probe_at=now + self.probe_seconds)
+        if won:
+            log.info("alert.probe", key=key, next_probe_in=self.probe_seconds)
+        return won
 
-    def next_probe_in(self) -> float:
+    def next_probe_in(self, key: str = LLM) -> float:
         """Seconds until :meth:`probe_due` can say yes again (0 when not paused)."""
-        if not self.triage_paused:
+        view = self._views.get(key)
+        if view is None or not view.open or view.next_probe_at is None:
             return 0.0
-        return max(0.0, self._next_probe - self._clock())
+        return max(0.0, view.next_probe_at - self._clock())
 
-    async def triage_failed(self, *, tier: str, error: str) -> None:
-        """Count one transient triage failure on ``tier``; alert at ``alert_after`` in a row."""
-        async with self._lock:
-            now = self._clock()
-            self._confirm_recoveries(now)
-            if self._streak == 0:
-                self._streak_since = now
-            self._streak += 1
-            self._tier, self._error = tier, error
-            if self._streak >= self.alert_after:
-                await self._triage_failing(now)
+    # --- failures and successes -----------------------------------------------------------------
+    async def failed(self, key: str, *, error: str, title: str | None = None, detail: dict[str, Any] | None = None,
+                     immediate: bool = False, since: float | None = None) -> None:
+        """Count one failure of ``key``; open its incident at ``alert_after`` in a row (at once when
+        ``immediate``). ``since``: when the failure began, if earlier than now (a mailbox down since)."""
+        now = self._clock()
+        view = self._views.get(key)
+        opening = immediate or (view.streak + 1 if view else 1) >= self.alert_after
+        waiting = await self._waiting() if opening and (view is None or not view.open) else None
+        try:
+            async with self._lock, self.store.alerts.edit(key, now=_dt(now)) as edit:
+                row = edit.row
+                self._settle(row, now)
+                if row.streak == 0 or row.streak_since is None:
+                    row.streak_since = _dt(since if since is not None else now)
+                row.streak += 1
+                row.last_error = error
+                row.title = title or row.title or _default_title(key)
+                if detail:
+                    row.detail = {**(row.detail or {}), **detail}
+                if immediate or row.streak >= self.alert_after:
+                    self._failing(edit, now, waiting)
+                self._views[key] = _view(row)
+                self._queued = self._queued or bool(edit.posts)
+        except TransientError as exc:
+            await self._store_failing(exc)
+            return
         await self._flush()
+
+    async def succeeded(self, key: str) -> None:
+        """One success of ``key``: the streak ends, and an open incident starts (or ends) its recovery."""
+        view = self._views.get(key)
+        if view is None or (view.streak == 0 and not view.opened):
+            return  # nothing on record: no write on the hot path
+        now = self._clock()
+        late = await self._waiting() if view.open and key == LLM else None
+        try:
+            async with self._lock, self.store.alerts.edit(key, now=_dt(now)) as edit:
+                row = edit.row
+                self._settle(row, now)
+                row.streak, row.streak_since = 0, None
+                if row.opened_at is not None and row.recovered_at is None:
+                    self._recovering(edit, now, late)
+                self._settle(row, now)
+                self._queued = self._queued or bool(edit.posts)
+                if row.opened_at is None and row.streak == 0:
+                    edit.delete = True
+                    self._views.pop(key, None)
+                else:
+                    self._views[key] = _view(row)
+        except TransientError as exc:
+            await self._store_failing(exc)
+            return
+        await self._flush()
+
+    def _failing(self, edit: Edit, now: float, waiting: int | None) -> None:
+        """The streak reached the threshold: open the incident, or reopen it silently in its recovery hold."""
+        row = edit.row
+        if row.opened_at is not None:
+            if row.recovered_at is not None:
+                log.warning("alert.reopened", key=row.key, since=_iso_dt(row.since),
+                            recovered_for=now - _ts(row.recovered_at))
+                row.recovered_at, row.late = None, None
+                row.next_probe_at = _dt(now + self.probe_seconds)
+            return
+        since = _ts(row.streak_since) if row.streak_since is not None else now
+        row.opened_at, row.since = _dt(now), _dt(since)
+        row.recovered_at, row.late, row.recovery_told, row.told_at, row.reminders = None, None, False, None, 0
+        row.next_probe_at = _dt(now + self.probe_seconds)
+        row.silent = self._cause_told(row.key)
+        if row.silent:
+            log.warning("alert.fired", key=row.key, silent=True, since=_iso(since), error=row.last_error)
+            return
+        edit.post(f"alert:{row.key}:{_iso(since)}", "alert", self._alert_text(row, now, waiting), now=_dt(now))
+        log.error("alert.fired", key=row.key, since=_iso(since), failures=row.streak, waiting=waiting,
+                  error=row.last_error, **{k: v for k, v in (row.detail or {}).items() if k in ("tier", "model")})
+
+    def _recovering(self, edit: Edit, now: float, late: int | None) -> None:
+        row = edit.row
+        row.recovered_at, row.late = _dt(now), late
+        log.info("alert.recovering", key=row.key, outage_seconds=now - _ts(row.since or row.opened_at),
+                 confirm_in=self.flap_seconds)
+        if not row.recovery_told:
+            row.recovery_told = True
+            if not row.silent:
+                edit.post(f"recovery:{row.key}:{_iso_dt(row.since)}", "recovery", _recovery_text(row, now),
+                          now=_dt(now))
+
+    def _settle(self, row: Incident, now: float) -> None:
+        """Close the incident when its recovery has held for ``flap_seconds``."""
+        if row.recovered_at is None or now - _ts(row.recovered_at) < self.flap_seconds:
+            return
+        log.info("alert.recovered", key=row.key, since=_iso_dt(row.since), recovered=_iso_dt(row.recovered_at),
+                 outage_seconds=_ts(row.recovered_at) - _ts(row.since or row.recovered_at), late=row.late)
+        row.opened_at = row.since = row.recovered_at = row.told_at = row.next_probe_at = None
+        row.late, row.recovery_told, row.silent, row.reminders = None, False, False, 0
+
+    def _cause_told(self, key: str) -> bool:
+        """Whether another open incident already told this one's cause."""
+        if key == LLM:
+            return bool(self.llm_tiers) and all(self.paused(tier_key(t)) for t in self.llm_tiers)
+        if key.startswith("stall:"):
+            mailbox = key.partition(":")[2]
+            return self._store_alerted or self.paused(imap_key(mailbox))
+        return False
+
+    # --- the LLM ----------------------------------------------------------------------------------
+    async def triage_failed(self, *, tier: str, error: str) -> None:
+        """A transient failure of the LLM (any stage), on ``tier``."""
+        await self.failed(LLM, error=error, detail={"tier": tier})
 
     async def triage_succeeded(self) -> None:
-        """A triage call succeeded: reset the count and start (or finish) the recovery of an incident."""
-        async with self._lock:
-            now = self._clock()
-            self._confirm_recoveries(now)
-            self._streak, self._streak_since = 0, None
-            outage = self._outages.get(TRIAGE)
-            if outage is not None and outage.open:
-                self._recovering(outage, now, late=await self._waiting())
-            self._confirm_recoveries(now)
-        await self._flush()
+        """An LLM call succeeded."""
+        await self.succeeded(LLM)
 
-    async def _triage_failing(self, now: float) -> None:
-        outage = self._outages.get(TRIAGE)
-        if outage is None:
-            await self._open_triage(now)
-        elif not outage.open:
-            self._reopen(outage, now)
+    async def tier_misconfigured(self, tier: str, model: str, status: int | None, message: str) -> None:
+        """``tier`` refuses requests for a reason of configuration: one alert now, probed by its breaker."""
+        await self.failed(tier_key(tier), error=message, title=f"LLM tier {tier} ({model})", immediate=True,
+                          detail={"tier": tier, "model": model, "status": status})
 
-    async def _open_triage(self, now: float) -> None:
-        since = self._streak_since if self._streak_since is not None else now
-        self._outages[TRIAGE] = _Outage(TRIAGE, since)
-        self._next_probe = now + self.probe_seconds
-        waiting = await self._waiting()
-        text = "\n".join([
-            "⚠️ <b>Triage is failing</b>",
-            *self._triage_facts(since, now, waiting),
-            f"Failures in a row: {self._streak}",
-            "",
-            "Until it recovers the rules tier sorts new mail; the drafts of recruiter mail are pending and "
-            f"are written (and announced) when the LLM is back. It is probed every {_duration(self.probe_seconds)}. "
-            f"A reminder follows every {_duration(self.remind_seconds)} while it lasts, "
-            "and one message when it recovers.",
-        ])
-        self._queue(TRIAGE, "alert", text)
-        log.error("alert.fired", key=TRIAGE, since=_iso(since), failures=self._streak, waiting=waiting,
-                  tier=self._tier, error=self._error)
-
-    def _triage_facts(self, since: float, now: float, waiting: int | None) -> list[str]:
-        return [
-            f"Since: {_utc(since)} ({_duration(now - since)} ago)",
-            f"Waiting: {_messages(waiting)}",
-            f"Tier: {_esc(self._tier)}",
-            f"Last error: {_esc(self._error)}",
-        ]
+    async def tier_recovered(self, tier: str) -> None:
+        """``tier`` answers again."""
+        await self.succeeded(tier_key(tier))
 
     # --- IMAP -------------------------------------------------------------------------------------
     async def imap_state(self, mailbox: str, *, connected: bool, error: str | None = None) -> None:
         """Record a connection attempt of ``mailbox``'s watcher: ``connected`` or not (with ``error``)."""
-        async with self._lock:
-            now = self._clock()
-            self._confirm_recoveries(now)
-            box = self._mailboxes.setdefault(mailbox, _Mailbox())
-            if connected:
-                self._imap_up(mailbox, box, now)
-            else:
-                self._imap_down(mailbox, box, now, error)
-            self._check_imap(now)
-            self._confirm_recoveries(now)
-        await self._flush()
-
-    def _imap_up(self, mailbox: str, box: _Mailbox, now: float) -> None:
-        box.connected, box.down_since, box.error = True, None, None
-        outage = self._outages.get(_imap_key(mailbox))
-        if outage is not None and outage.open:
-            self._recovering(outage, now, late=None)
-
-    def _imap_down(self, mailbox: str, box: _Mailbox, now: float, error: str | None) -> None:
+        now = self._clock()
+        box = self._mailboxes.setdefault(mailbox, _Mailbox())
+        if connected:
+            box.connected, box.down_since, box.error = True, None, None
+            await self.succeeded(imap_key(mailbox))
+            return
         if box.down_since is None:
             box.down_since = now
         box.connected = False
-        if error:
-            box.error = error
-        outage = self._outages.get(_imap_key(mailbox))
-        if outage is not None and not outage.open:
-            self._reopen(outage, now)
+        box.error = error or box.error
+        view = self._views.get(imap_key(mailbox))
+        if view is not None and view.recovering:  # lost again within the recovery hold: the same incident
+            await self.failed(imap_key(mailbox), error=box.error or "unknown", immediate=True)
+            return
+        await self._check_imap(now)
 
-    def _check_imap(self, now: float) -> None:
-        """Open an incident for each mailbox down for ``imap_alert_after`` seconds without one."""
+    async def _check_imap(self, now: float) -> None:
         for mailbox, box in self._mailboxes.items():
-            key = _imap_key(mailbox)
-            if box.down_since is None or key in self._outages or now - box.down_since < self.imap_alert_after:
+            if box.down_since is None or now - box.down_since < self.imap_alert_after:
                 continue
-            self._outages[key] = _Outage(key, box.down_since, mailbox=mailbox)
-            text = "\n".join([
-                f"⚠️ <b>Mailbox {_esc(mailbox)} cannot connect</b>",
-                *_imap_facts(box, now),
+            view = self._views.get(imap_key(mailbox))
+            if view is not None and view.open:
+                continue
+            await self.failed(imap_key(mailbox), error=box.error or "unknown", title=f"Mailbox {mailbox}",
+                              immediate=True, since=box.down_since, detail={"mailbox": mailbox, "cause": "connect"})
+
+    async def stall(self, mailbox: str, *, uid: int | None, error_class: str | None = None) -> None:
+        """``uid`` None: ``mailbox``'s checkpoint moves. Else it has been stuck before ``uid`` (failing with
+        ``error_class``) for the stall time: one alert, unless the store or the mailbox's connection
+        incident already told the cause."""
+        key = stall_key(mailbox)
+        if uid is None:
+            await self.succeeded(key)
+            return
+        view = self._views.get(key)
+        if view is not None and view.opened and not view.recovering:
+            return
+        await self.failed(key, error=error_class or "unknown", title=f"Mailbox {mailbox}", immediate=True,
+                          detail={"mailbox": mailbox, "uid": uid, "error_class": error_class or "unknown"})
+
+    # --- the store itself ---------------------------------------------------------------------------
+    async def store_failed(self, error: str) -> None:
+        """The store failed (a worker's claim, a write): alert directly after ``store_alert_after`` seconds."""
+        now = self._clock()
+        if self._store_since is None:
+            self._store_since = now
+            log.error("alert.store_failed", error=error)
+        self._store_error = error
+        if not self._store_alerted and now - self._store_since >= self.store_alert_after:
+            self._store_alerted = True
+            self._direct.append(("alert", "\n".join([
+                "⚠️ <b>The database is unavailable</b>",
+                f"Since: {_utc(self._store_since)} ({_duration(now - self._store_since)} ago)",
+                f"Last error: {_esc(error)}",
                 "",
-                "New mail there is not fetched; it stays on the server and is picked up when the "
-                f"connection is back. A reminder follows every {_duration(self.remind_seconds)} while it "
-                "lasts, and one message when it recovers.",
-            ])
-            self._queue(key, "alert", text)
-            log.error("alert.fired", key=key, mailbox=mailbox, since=_iso(box.down_since), error=box.error)
+                "Mail stays on the server and nothing is lost; it is stored and processed when the database "
+                "is back. One message follows when it is.",
+            ])))
+            log.error("alert.fired", key=STORE, since=_iso(self._store_since), error=error)
+        await self._send_direct()
+
+    async def store_ok(self) -> None:
+        """The store answered: end its outage (the recovery message if the alert went out)."""
+        if self._store_since is None:
+            if self._to_record:
+                await self._record_direct()
+            return
+        now = self._clock()
+        if self._store_alerted:
+            self._direct.append(("recovery", "\n".join([
+                f"✅ <b>The database is back</b> after {_duration(now - self._store_since)}",
+                f"Down from {_utc(self._store_since)} to {_utc(now)}.",
+            ])))
+        log.info("alert.recovered", key=STORE, outage_seconds=now - self._store_since)
+        self._store_since, self._store_alerted = None, False
+        await self._send_direct()
+        await self._record_direct()
+
+    async def _store_failing(self, exc: Exception) -> None:
+        await self.store_failed(str(exc))
+
+    async def _send_direct(self) -> None:
+        while self._direct:
+            kind, text = self._direct[0]
+            try:
+                ref = await self.notifier.send_text(text)
+            except MaybeDone as exc:
+                ref = "uncertain"
+                log.error("alert.uncertain", key=STORE, kind=kind, error=str(exc))
+            except (TransientError, Exception) as exc:
+                log.error("alert.delivery_failed", key=STORE, kind=kind, text=html_to_plain(text), error=str(exc),
+                          error_class=type(exc).__name__)
+                return
+            self._direct.pop(0)
+            self._to_record.append((kind, text, ref))
+            log.info("alert.delivered", key=STORE, kind=kind, ref=ref)
+
+    async def _record_direct(self) -> None:
+        while self._to_record:
+            kind, text, ref = self._to_record[0]
+            now = self._clock()
+            try:
+                await self.store.alerts.post(f"{kind}:{STORE}:{_iso(now)}:{secrets.token_hex(3)}", kind, text,
+                                             now=_dt(now), incident=STORE, ref=ref,
+                                             state=OUT_UNCERTAIN if ref == "uncertain" else OUT_SENT)
+            except Exception as exc:  # still down, or refused: try again at the next tick
+                log.warning("alert.record_failed", key=STORE, error=str(exc))
+                return
+            self._to_record.pop(0)
 
     # --- periodic ---------------------------------------------------------------------------------
     async def tick(self) -> None:
-        """Call every few seconds: IMAP alerts, reminders, confirmed recoveries, delivery retries."""
-        async with self._lock:
-            now = self._clock()
-            self._confirm_recoveries(now)
-            self._check_imap(now)
+        """Call every few seconds: confirmed recoveries, IMAP alerts, reminders, dead-letter notices,
+        deliveries (and the store's own alert while it is down). Never raises."""
+        now = self._clock()
+        try:
+            await self._refresh(now)
+            await self._check_imap(now)
             await self._remind(now)
-        await self._flush()
+            if now >= self._next_sweep:
+                self._next_sweep = now + SWEEP_SECONDS
+                await self._dead_notices(now)
+                for row in await self.store.alerts.expire_sending(now=_dt(now)):
+                    log.error("alert.uncertain", key=row.incident, kind=row.kind, text=html_to_plain(row.text),
+                              note="the process died while sending it; not sent again")
+        except TransientError as exc:
+            await self._store_failing(exc)
+            return
+        except Exception:
+            log.exception("alert.tick_failed")
+            return
+        if self._store_since is not None or self._to_record:
+            await self.store_ok()
+        await self._flush(look=True)
+
+    async def _refresh(self, now: float) -> None:
+        """Read every incident row (another replica may have changed them) and close settled ones."""
+        views: dict[str, View] = {}
+        for row in await self.store.alerts.incidents():
+            if row.recovered_at is None or now - _ts(row.recovered_at) < self.flap_seconds:
+                views[row.key] = _view(row)
+                continue
+            async with self._lock, self.store.alerts.edit(row.key, now=_dt(now)) as edit:
+                self._settle(edit.row, now)
+                if edit.row.opened_at is None and edit.row.streak == 0:
+                    edit.delete = True
+                else:
+                    views[row.key] = _view(edit.row)
+        self._views = views
 
     async def _remind(self, now: float) -> None:
-        for key, outage in list(self._outages.items()):
-            due = outage.told_at is not None and now - outage.told_at >= self.remind_seconds
-            if outage.open and due and not self._has_pending(key):
-                self._queue(key, "reminder", await self._reminder_text(outage, now))
-                log.warning("alert.reminded", key=key, since=_iso(outage.since),
-                            outage_seconds=now - outage.since)
-
-    async def _reminder_text(self, outage: _Outage, now: float) -> str:
-        if outage.mailbox is None:
-            head = "⏰ <b>Triage is still failing</b>"
-            facts = self._triage_facts(outage.since, now, await self._waiting())
-        else:
-            box = self._mailboxes.get(outage.mailbox, _Mailbox())
-            head = f"⏰ <b>Mailbox {_esc(outage.mailbox)} still cannot connect</b>"
-            facts = _imap_facts(box, now, since=outage.since)
-        return "\n".join([f"{head} — for {_duration(now - outage.since)}", *facts])
-
-    # --- recovery ---------------------------------------------------------------------------------
-    def _recovering(self, outage: _Outage, now: float, *, late: int | None) -> None:
-        outage.recovered_at, outage.late = now, late
-        log.info("alert.recovering", key=outage.key, outage_seconds=now - outage.since,
-                 confirm_in=self.flap_seconds)
-        if not outage.recovery_told:  # the first success tells the owner; a relapse stays silent
-            outage.recovery_told = True
-            self._queue(outage.key, "recovery", _recovery_text(outage, now))
-
-    def _reopen(self, outage: _Outage, now: float) -> None:
-        """The recovery did not hold for ``flap_seconds``: the same incident goes on, silently."""
-        log.warning("alert.reopened", key=outage.key, since=_iso(outage.since),
-                    recovered_for=now - (outage.recovered_at or now))
-        outage.recovered_at, outage.late = None, None
-        if outage.key == TRIAGE:
-            self._next_probe = now + self.probe_seconds
-
-    def _confirm_recoveries(self, now: float) -> None:
-        """Close each incident whose recovery has held for ``flap_seconds`` and queue its message."""
-        for key, outage in list(self._outages.items()):
-            if outage.recovered_at is None or now - outage.recovered_at < self.flap_seconds:
+        for view in list(self._views.values()):
+            if not view.open or view.silent or view.told_at is None or now - view.told_at < self.remind_seconds:
                 continue
-            del self._outages[key]
-            log.info("alert.recovered", key=key, since=_iso(outage.since), recovered=_iso(outage.recovered_at),
-                     outage_seconds=outage.recovered_at - outage.since, late=outage.late)
+            try:
+                if await self.store.alerts.has_pending(view.key, ("alert", "reminder")):
+                    continue
+                waiting = await self._waiting() if view.key == LLM else None
+                async with self._lock, self.store.alerts.edit(view.key, now=_dt(now)) as edit:
+                    row = edit.row
+                    told = row.told_at
+                    if row.opened_at is None or row.recovered_at is not None or told is None \
+                            or now - _ts(told) < self.remind_seconds:
+                        if edit.created:
+                            edit.delete = True
+                        continue
+                    row.reminders += 1
+                    row.told_at = _dt(now)  # the next reminder counts from here if this one is slow to go
+                    edit.post(f"reminder:{row.key}:{_iso_dt(row.since)}:{row.reminders}", "reminder",
+                              self._reminder_text(row, now, waiting), now=_dt(now))
+                    log.warning("alert.reminded", key=row.key, since=_iso_dt(row.since),
+                                outage_seconds=now - _ts(row.since or row.opened_at))
+            except TransientError:
+                raise
+            except Exception:
+                log.exception("alert.remind_failed", key=view.key)
+
+    def _reminder_text(self, row: Incident, now: float, waiting: int | None) -> str:
+        since = _ts(row.since or row.opened_at)
+        head = f"⏰ <b>{_esc(_headline(row, still=True))}</b> — for {_duration(now - since)}"
+        return "\n".join([head, *self._facts(row, since, now, waiting)])
+
+    async def _dead_notices(self, now: float) -> None:
+        told = await self.store.alerts.dead_notice(
+            now=_dt(now), gather=timedelta(seconds=self.dead_gather_seconds),
+            gap=timedelta(seconds=self.dead_gather_seconds), limit=DEAD_LINES, render=_dead_text)
+        if told:
+            log.info("dead.noticed", messages=told)
 
     # --- delivery ---------------------------------------------------------------------------------
-    def _queue(self, key: str, kind: str, text: str) -> None:
-        self._pending.append(_Delivery(key, kind, text))
-
-    def _has_pending(self, key: str) -> bool:
-        return any(item.key == key for item in self._pending)
-
-    async def _flush(self) -> None:
-        """Send queued messages in order; stop at the first one that must wait."""
+    async def _flush(self, *, look: bool = False) -> None:
+        """Send due outbox messages in order; stop at the first that must wait. Without ``look`` only when
+        this process queued something or knows of a message waiting (the ticker looks every time)."""
+        if not (look or self._queued or self._pending):
+            return
         if self._flushing:  # another task is sending; it also sends what was queued meanwhile
             return
         self._flushing = True
+        self._queued = False
         try:
-            while self._pending and self._pending[0].not_before <= self._clock():
-                if not await self._deliver(self._pending[0]):
-                    return
-                self._pending.popleft()
+            while True:
+                now = self._clock()
+                row = await self.store.alerts.claim_next(self._owner, now=_dt(now), lease=SEND_LEASE)
+                if row is None:
+                    break
+                if not await self._deliver(row, now):
+                    break
+            self._pending = await self.store.alerts.pending_count()
+        except TransientError as exc:
+            await self._store_failing(exc)
+        except Exception:
+            log.exception("alert.flush_failed")
         finally:
             self._flushing = False
 
-    async def _deliver(self, item: _Delivery) -> bool:
-        """Try to send ``item``: True when done with it (sent or dropped), False to keep it queued."""
+    async def _deliver(self, row: Any, now: float) -> bool:
+        """Send one claimed outbox row; False when the queue must wait (the message is kept)."""
+        alerts = self.store.alerts
+        view = self._views.get(row.incident) if row.incident else None
+        if row.kind in ("alert", "reminder") and row.incident and (view is None or view.recovering):
+            await alerts.finish(row.id, self._owner, OUT_DROPPED, error="superseded: it recovered before this went out")
+            log.info("alert.superseded", key=row.incident, kind=row.kind)
+            return True
         try:
-            ref = await self.notifier.send_text(item.text)
+            ref = await self.notifier.send_text(row.text)
+        except MaybeDone as exc:
+            await alerts.finish(row.id, self._owner, OUT_UNCERTAIN, error=str(exc)[:500])
+            log.error("alert.uncertain", key=row.incident, kind=row.kind, text=html_to_plain(row.text), error=str(exc))
+            await self._told(row, now)
+            return True
         except TransientError as exc:
-            self._postpone(item, exc, exc.retry_after)
+            await self._postpone(row, now, exc, exc.retry_after)
             return False
         except PermanentError as exc:
-            log.error("alert.delivery_failed", key=item.key, kind=item.kind, text=html_to_plain(item.text),
+            await alerts.finish(row.id, self._owner, OUT_DROPPED, error=str(exc)[:500])
+            log.error("alert.delivery_failed", key=row.incident, kind=row.kind, text=html_to_plain(row.text),
                       error=str(exc), error_class=type(exc).__name__, dropped=True)
             return True
         except Exception as exc:  # the alert path never raises: an unexpected error waits like an outage
-            self._postpone(item, exc, None)
+            await self._postpone(row, now, exc, None)
             return False
-        self._delivered(item, ref)
+        await alerts.finish(row.id, self._owner, OUT_SENT, ref=ref[:64], sent_at=_dt(self._clock()), error=None)
+        log.info("alert.delivered", key=row.incident, kind=row.kind, ref=ref, failed_attempts=row.failures)
+        await self._told(row, now)
         return True
 
-    def _postpone(self, item: _Delivery, exc: Exception, retry_after: float | None) -> None:
-        item.failures += 1
-        delay = retry_after if retry_after is not None else min(
-            MAX_DELIVERY_RETRY_SECONDS, self.delivery_retry_seconds * 2 ** (item.failures - 1))
-        item.not_before = self._clock() + delay
-        log.error("alert.delivery_failed", key=item.key, kind=item.kind, text=html_to_plain(item.text),
-                  error=str(exc), error_class=type(exc).__name__, attempt=item.failures, retry_in=delay)
+    async def _told(self, row: Any, now: float) -> None:
+        """An alert or reminder went out (or may have): reminders count from now."""
+        if row.kind not in ("alert", "reminder") or not row.incident:
+            return
+        async with self._lock, self.store.alerts.edit(row.incident, now=_dt(now)) as edit:
+            if edit.created:
+                edit.delete = True
+            else:
+                edit.row.told_at = _dt(self._clock())
+                self._views[edit.row.key] = _view(edit.row)
 
-    def _delivered(self, item: _Delivery, ref: str) -> None:
-        outage = self._outages.get(item.key)
-        if outage is not None and item.kind in ("alert", "reminder"):
-            outage.told_at = self._clock()
-        log.info("alert.delivered", key=item.key, kind=item.kind, ref=ref, failed_attempts=item.failures)
+    async def _postpone(self, row: Any, now: float, exc: Exception, retry_after: float | None) -> None:
+        failures = row.failures + 1
+        delay = retry_after if retry_after is not None else min(
+            MAX_DELIVERY_RETRY_SECONDS, self.delivery_retry_seconds * 2 ** (failures - 1))
+        await self.store.alerts.finish(row.id, self._owner, OUT_PENDING, failures=failures,
+                                       not_before=_dt(now + delay), error=str(exc)[:500])
+        log.error("alert.delivery_failed", key=row.incident, kind=row.kind, text=html_to_plain(row.text),
+                  error=str(exc), error_class=type(exc).__name__, attempt=failures, retry_in=delay)
+
+    # --- texts ------------------------------------------------------------------------------------
+    def _alert_text(self, row: Incident, now: float, waiting: int | None) -> str:
+        since = _ts(row.since or row.opened_at)
+        lines = [f"⚠️ <b>{_esc(_headline(row))}</b>", *self._facts(row, since, now, waiting)]
+        if row.key == LLM:
+            lines.append(f"Failures in a row: {row.streak}")
+        lines += ["", _consequence(row, self.probe_seconds),
+                  f"A reminder follows every {_duration(self.remind_seconds)} while it lasts, and one message when "
+                  "it recovers."]
+        return "\n".join(lines)
+
+    def _facts(self, row: Incident, since: float, now: float, waiting: int | None) -> list[str]:
+        detail = row.detail or {}
+        facts = [f"Since: {_utc(since)} ({_duration(now - since)} ago)"]
+        if row.key == LLM:
+            facts.append(f"Waiting: {_messages(waiting)}")
+        if detail.get("tier"):
+            model = f" ({detail['model']})" if detail.get("model") else ""
+            facts.append(f"Tier: {_esc(str(detail['tier']) + model)}")
+        if detail.get("status"):
+            facts.append(f"Status: {_esc(str(detail['status']))}")
+        if detail.get("uid") is not None:
+            facts.append(f"Stuck at UID: {_esc(str(detail['uid']))}")
+        label = "Error" if row.key.startswith("stall:") else "Last error"
+        facts.append(f"{label}: {_esc(row.last_error or 'unknown')}")
+        return facts
 
     async def _waiting(self) -> int | None:
         """The ``waiting`` query, or None when there is none or it fails (the alert goes out anyway)."""
@@ -400,55 +666,138 @@ class Incidents:
 
     # --- observability ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """The current state for /readyz and metrics; times are Unix seconds (or None)."""
-        triage = self._outages.get(TRIAGE)
+        """The current state for /readyz, /api/status and metrics; times are Unix seconds (or None)."""
+        llm = self._views.get(LLM)
         return {
-            "consecutive_failures": self._streak,
-            "failing_since": self._streak_since,
+            "consecutive_failures": llm.streak if llm else 0,
+            "failing_since": llm.streak_since if llm else None,
             "triage_paused": self.triage_paused,
-            "incident_since": triage.since if triage is not None else None,
-            "recovering_since": triage.recovered_at if triage is not None else None,
-            "last_error": self._error or None,
-            "tier": self._tier or None,
-            "pending_deliveries": len(self._pending),
+            "incident_since": llm.since if llm and llm.opened else None,
+            "recovering_since": llm.recovered_at if llm and llm.recovering else None,
+            "last_error": llm.last_error if llm else None,
+            "tier": (llm.detail.get("tier") if llm else None) or None,
+            "pending_deliveries": self._pending + len(self._direct),
             "imap": {name: self._imap_snapshot(name, box) for name, box in self._mailboxes.items()},
+            "incidents": [
+                {"key": v.key, "title": v.title, "since": v.since, "recovering": v.recovering, "silent": v.silent,
+                 "last_error": v.last_error}
+                for v in self._views.values() if v.opened
+            ] + ([{"key": STORE, "title": "The database", "since": self._store_since, "recovering": False,
+                   "silent": False, "last_error": self._store_error}] if self._store_since is not None else []),
         }
 
     def _imap_snapshot(self, mailbox: str, box: _Mailbox) -> dict[str, Any]:
-        outage = self._outages.get(_imap_key(mailbox))
-        return {
-            "connected": box.connected,
-            "down_since": box.down_since,
-            "error": box.error,
-            "incident_open": outage is not None and outage.open,
-        }
+        view = self._views.get(imap_key(mailbox))
+        return {"connected": box.connected, "down_since": box.down_since, "error": box.error,
+                "incident_open": view is not None and view.open}
 
 
-def _imap_key(mailbox: str) -> str:
-    return f"imap:{mailbox}"
+# --- texts ----------------------------------------------------------------------------------------
+
+def _default_title(key: str) -> str:
+    name, _, rest = key.partition(":")
+    return {"llm": "The LLM", "calendar": "The calendar", "telegram": "Telegram", "caldav": "The calendar",
+            "imap": f"Mailbox {rest}", "stall": f"Mailbox {rest}", "tier": f"LLM tier {rest}"}.get(name, key)
 
 
-def _imap_facts(box: _Mailbox, now: float, *, since: float | None = None) -> list[str]:
-    start = since if since is not None else (box.down_since if box.down_since is not None else now)
-    return [
-        f"Since: {_utc(start)} ({_duration(now - start)} ago)",
-        f"Last error: {_esc(box.error or 'unknown')}",
-    ]
+def _headline(row: Incident, *, still: bool = False) -> str:
+    title = row.title or _default_title(row.key)
+    kind, _, _ = row.key.partition(":")
+    detail = row.detail or {}
+    if kind == "imap" and detail.get("cause") == "connect":
+        return f"{title} {'still ' if still else ''}cannot connect"
+    if kind == "stall":
+        return f"{title} is {'still ' if still else ''}stuck"
+    if kind == "tier":
+        return f"{title} {'still ' if still else ''}refuses our requests"
+    return f"{title} is {'still ' if still else ''}failing"
 
 
-def _recovery_text(outage: _Outage, recovered_at: float) -> str:
-    span = f"{_utc(outage.since)} to {_utc(recovered_at)}"
-    if outage.mailbox is None:
-        return "\n".join([
-            f"✅ <b>Triage recovered</b> after {_duration(recovered_at - outage.since)}",
-            f"Failing from {span}.",
-            f"Processed late: {_messages(outage.late)} that waited during the outage.",
-        ])
-    return "\n".join([
-        f"✅ <b>Mailbox {_esc(outage.mailbox)} is connected again</b> after "
-        f"{_duration(recovered_at - outage.since)}",
-        f"Down from {span}.",
-    ])
+def _consequence(row: Incident, probe_seconds: float) -> str:
+    kind = row.key.partition(":")[0]
+    probe = f"It is probed every {_duration(probe_seconds)}."
+    if kind == "llm":
+        return ("Until it recovers the rules tier sorts new mail; the drafts of recruiter mail are pending and are "
+                f"written (and announced) when the LLM is back. {probe}")
+    if kind == "tier":
+        return ("This looks like configuration (a rotated key, a renamed model, a parameter the endpoint refuses): "
+                "the tier is skipped and the next one answers meanwhile; no mail is lost. " + probe)
+    if kind == "imap":
+        return ("New mail there waits on the server (nothing is lost) and drafts wait; they are picked up when "
+                "the connection is back.")
+    if kind == "stall":
+        return ("Newer mail in this mailbox is not stored (it stays on the server). "
+                "`recruiter status` and the logs (imap.*, ingest.*) say more.")
+    if kind == "calendar":
+        return f"Events, and the cards that follow them, wait and are written when it is back. {probe}"
+    if kind == "telegram":
+        return f"Cards wait and are sent when it is back. {probe}"
+    return f"The stages that need it wait. {probe}"
+
+
+def _recovery_text(row: Incident, recovered_at: float) -> str:
+    since = _ts(row.since or row.opened_at)
+    span = f"{_utc(since)} to {_utc(recovered_at)}"
+    title = row.title or _default_title(row.key)
+    kind = row.key.partition(":")[0]
+    if kind == "imap" and (row.detail or {}).get("cause") == "connect":
+        head = f"✅ <b>{_esc(title)} is connected again</b> after {_duration(recovered_at - since)}"
+        return "\n".join([head, f"Down from {span}."])
+    if kind == "stall":
+        return "\n".join([f"✅ <b>{_esc(title)} moves again</b> after {_duration(recovered_at - since)}",
+                          f"Stuck from {span}."])
+    lines = [f"✅ <b>{_esc(title)} recovered</b> after {_duration(recovered_at - since)}", f"Failing from {span}."]
+    if kind == "llm":
+        lines.append(f"Processed late: {_messages(row.late)} that waited during the outage.")
+    return "\n".join(lines)
+
+
+def _dead_text(rows: list[Message], total: int) -> str:
+    """One notice for dead messages: a line each (sender, subject, stage, reason), how to retry them."""
+    head = f"💀 <b>{total} mail{'s' if total != 1 else ''} could not be processed</b>"
+    lines = [head]
+    for row in rows:
+        sender = _esc((row.from_addr or "unknown sender")[:80])
+        subject = _esc((row.subject or "(no subject)")[:100])
+        reason = _esc(f"{row.dead_reason or 'dead'}: {(row.last_error or '')[:160]}")
+        lines.append(f"• #{row.id} {sender} — {subject}\n  stage {_esc(row.stage)} · {reason}\n"
+                     f"  retry: <code>recruiter dlq retry {row.id}</code> or <code>POST /api/dlq/{row.id}/retry</code>")
+    if total > len(rows):
+        lines.append(f"… and {total - len(rows)} more: <code>recruiter dlq list</code>")
+    text = "\n".join(lines)
+    while len(text) > 4000 and len(lines) > 2:  # keep within Telegram's 4096 characters
+        lines.pop(-2 if total > len(rows) else -1)
+        text = "\n".join([*lines, "… (the rest: <code>recruiter dlq list</code>)"])
+    return text
+
+
+def _view(row: Incident) -> View:
+    return View(
+        key=row.key, title=row.title or _default_title(row.key), streak=row.streak,
+        streak_since=_ts_or_none(row.streak_since), opened=row.opened_at is not None,
+        recovering=row.opened_at is not None and row.recovered_at is not None,
+        since=_ts_or_none(row.since), recovered_at=_ts_or_none(row.recovered_at), last_error=row.last_error,
+        detail=dict(row.detail or {}), silent=bool(row.silent), next_probe_at=_ts_or_none(row.next_probe_at),
+        told_at=_ts_or_none(row.told_at),
+    )
+
+
+def _replace(view: View, **changes: Any) -> View:
+    return dataclasses.replace(view, **changes)
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _ts(value: datetime | None) -> float:
+    if value is None:
+        return 0.0
+    return (value if value.tzinfo is not None else value.replace(tzinfo=UTC)).timestamp()
+
+
+def _ts_or_none(value: datetime | None) -> float | None:
+    return None if value is None else _ts(value)
 
 
 def _esc(text: str) -> str:
@@ -470,6 +819,10 @@ def _utc(ts: float) -> str:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def _iso_dt(value: datetime | None) -> str | None:
+    return None if value is None else _iso(_ts(value))
 
 
 def _duration(seconds: float) -> str:

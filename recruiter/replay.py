@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from recruiter.errors import RecruiterError, TransientError, UnparseableMail
+from recruiter.errors import RecruiterError, TransientError
 from recruiter.mail import imap
 from recruiter.mail.parse import parse_headers
 from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
-from recruiter.pipeline.ingest import describe, described
+from recruiter.pipeline.ingest import described, quarantined, store_new
 from recruiter.pipeline.prefilter import skip_reason
 from recruiter.settings import MailboxSettings, Settings
 from recruiter.store.models import DEAD, DONE, REPLAY_PREFIX, SKIPPED
@@ -270,7 +270,13 @@ class _Run:
         raws = await imap.fetch_raw(client, mb.name, uids)
         found = [(uid, raws[uid]) for uid in uids if uid in raws]  # expunged meanwhile: gone
         news = await asyncio.to_thread(_describe_all, found, mb, uidvalidity, self.origin, self.runtime.settings)
-        ids = await self.runtime.store.add_messages(news)
+        try:
+            ids = await self.runtime.store.add_messages(news)
+        except TransientError:
+            raise  # the store is down: the replay stops here; running it again continues
+        except Exception as exc:  # a mail of the batch the store refuses: store them one by one
+            self.log.warning("replay.batch_refused", error_class=type(exc).__name__, uids=f"{uids[0]}-{uids[-1]}")
+            ids = [await store_new(self.runtime.store, new) for new in news]
         stored = sum(1 for i in ids if i is not None)
         for new, new_id in zip(news, ids, strict=True):
             if new_id is not None and new.skip_reason is not None:
@@ -337,9 +343,9 @@ def _describe_all(found: Sequence[tuple[int, bytes]], mb: MailboxSettings, uidva
     for uid, raw in found:
         try:
             mail = parse_headers(raw, max_bytes=settings.max_message_bytes)
-        except (UnparseableMail, ValueError, LookupError, UnicodeError):
-            new = describe(raw, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
-            out.append(replace(new, origin=origin))  # the pipeline dead-letters it
+        except Exception as exc:  # about this mail only: it is stored quarantined, the batch goes on
+            out.append(quarantined(raw, exc, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid,
+                                   origin=origin, why="the header block cannot be read"))
             continue
         new = described(raw, mail, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
         reason = skip_reason(mail, own_addresses=settings.owner_addresses)

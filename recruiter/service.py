@@ -8,7 +8,8 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -27,6 +28,8 @@ from recruiter.llm.triage import Triager
 from recruiter.mail.drafts import DirDrafts, DraftSink, ImapDrafts
 from recruiter.mail.watcher import Watcher
 from recruiter.memory import keep_releasing, tune_malloc
+from recruiter.notify.digest import LinkSigner
+from recruiter.notify.retell import RetellingNotifier
 from recruiter.notify.telegram import Notifier, StdoutNotifier, TelegramNotifier
 from recruiter.pipeline.ingest import describe
 from recruiter.pipeline.stages import Deps, Identity, Links
@@ -75,11 +78,11 @@ def _notifier(settings: Settings, stdout: TextIO) -> Notifier:
     return StdoutNotifier(stdout)
 
 
-def _alert_notifier(settings: Settings, cards: Notifier) -> Notifier:
+def _alert_notifier(settings: Settings, cards: Notifier, store: Store, signer: LinkSigner) -> Notifier:
     """Alerts go to TELEGRAM_ALERT_CHAT_ID (default: the cards' chat)."""
     if settings.telegram_token and settings.telegram_alert_chat_id != settings.telegram_chat_id:
-        return TelegramNotifier(settings.telegram_token, settings.telegram_alert_chat_id,
-                                base_url=settings.telegram_base_url)
+        return RetellingNotifier(TelegramNotifier(settings.telegram_token, settings.telegram_alert_chat_id,
+                                                  base_url=settings.telegram_base_url), store, signer)
     return cards
 
 
@@ -91,21 +94,34 @@ def _calendar(settings: Settings) -> CalendarSink:
 
 
 def _link_secret(settings: Settings, *, required: bool) -> str:
+    """The key of the card links: CALLBACK_SIGNING_KEY, else WEBHOOK_BEARER_TOKEN (said once: then anything
+    that may call /api can also mint a Send link), else a key for this process only."""
+    if settings.callback_signing_key:
+        return settings.callback_signing_key
     if settings.webhook_token:
+        if required:
+            log.warning("links.signed_with_bearer", note="WEBHOOK_BEARER_TOKEN also signs the card links: whoever "
+                        "may call /api can mint a Send link. Set CALLBACK_SIGNING_KEY to separate them "
+                        "(README: rotating the link key).")
         return settings.webhook_token
     if required:
-        raise ConfigError("WEBHOOK_BEARER_TOKEN", "is required to sign the card's links when Telegram is configured")
-    log.warning("links.temporary_key", note="WEBHOOK_BEARER_TOKEN is not set; card links cannot be verified later")
+        raise ConfigError("CALLBACK_SIGNING_KEY",
+                          "(or WEBHOOK_BEARER_TOKEN) is required to sign the card's links when Telegram is configured")
+    log.warning("links.temporary_key", note="neither CALLBACK_SIGNING_KEY nor WEBHOOK_BEARER_TOKEN is set; "
+                "card links cannot be verified later")
     return secrets.token_hex(32)
 
 
 async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:
     """Build and start every collaborator from Settings."""
-    store = Store.from_url(settings.db_url)
+    store = Store.from_url(settings.db_url, busy_timeout=settings.db_busy_timeout)
     llm = LLM.from_settings(settings)
     profile = load_profile(settings.owner_profile)
     owner_name = settings.owner_name or profile_name(profile, "")
-    notifier = _notifier(settings, stdout)
+    links = Links(settings.callback_base_url, _link_secret(settings, required=bool(settings.telegram_token)),
+                  settings.link_ttl_seconds)
+    signer = LinkSigner(links.base_url, links.secret, links.ttl_seconds)
+    notifier: Notifier = RetellingNotifier(_notifier(settings, stdout), store, signer)
     calendar = _calendar(settings)
     drafts: dict[str, DraftSink] = {mb.name: ImapDrafts(mb, timeout=settings.imap_timeout)
                                     for mb in settings.mailboxes}
@@ -124,18 +140,19 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
             default_address=next(iter(sorted(settings.owner_addresses)), ""),
             own_addresses=settings.owner_addresses,
         ),
-        links=Links(settings.callback_base_url, _link_secret(settings, required=bool(settings.telegram_token)),
-                    settings.link_ttl_seconds),
+        links=links,
+        imap_mailboxes=frozenset(mb.name for mb in settings.mailboxes),
     )
     worker = Worker(deps, concurrency=concurrency, lease_seconds=settings.lease_seconds,
                     poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,
                     retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts,
                     max_text_chars=settings.max_text_chars, max_message_bytes=settings.max_message_bytes)
-    alert_notifier = _alert_notifier(settings, notifier)
+    alert_notifier = _alert_notifier(settings, notifier, store, signer)
     deps.incidents = Incidents(
-        alert_notifier, alert_after=settings.triage_alert_after, remind_seconds=settings.alert_remind_seconds,
+        alert_notifier, store, alert_after=settings.triage_alert_after, remind_seconds=settings.alert_remind_seconds,
         flap_seconds=settings.alert_flap_seconds, imap_alert_after=settings.imap_alert_after_seconds,
         waiting=store.count_waiting, probe_seconds=settings.alert_probe_seconds,
+        store_alert_after=settings.db_alert_after_seconds, llm_tiers=[t.tier for t in settings.llm_tiers],
     )
     runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts, deps.incidents, alert_notifier)
     try:
@@ -199,7 +216,8 @@ async def _serve(settings: Settings, shutdown_grace: float) -> int:
                         standby_poll=min(5.0, settings.lease_seconds))
                 for mb in settings.mailboxes]
     tasks = {asyncio.create_task(w.run(), name=f"watcher:{w.mb.name}") for w in watchers}
-    tasks.add(asyncio.create_task(_ticker(incidents), name="incidents"))
+    tasks.add(asyncio.create_task(_ticker(incidents, watchers, settings.imap_alert_after_seconds),
+                                  name="incidents"))
     from recruiter.replay import api_runner  # replay imports this module
 
     replays = Replays(api_runner(runtime))
@@ -253,11 +271,21 @@ class _HttpServer(uvicorn.Server):
                 log.info("http.listening", address=str(sock.getsockname()))
 
 
-async def _ticker(incidents: Incidents, every: float = 5.0) -> None:
-    """Reminders, confirmed recoveries, IMAP alerts and delivery retries."""
+async def _ticker(incidents: Incidents, watchers: Sequence[Watcher], stall_after: float, every: float = 5.0) -> None:
+    """Reminders, confirmed recoveries, IMAP and stalled-mailbox alerts, dead-letter notices, deliveries."""
     while True:
         await asyncio.sleep(every)
-        await incidents.tick()
+        try:
+            now = time.monotonic()
+            for watcher in watchers:
+                if watcher.standby:
+                    continue
+                stalled = watcher.stalled(now, stall_after)
+                await incidents.stall(watcher.mb.name, uid=stalled[0] if stalled else None,
+                                      error_class=stalled[1] if stalled else None)
+            await incidents.tick()
+        except Exception:  # the ticker must outlive anything one tick meets
+            log.exception("incidents.tick_failed")
 
 
 DIGEST_QUIET_SECONDS = 60.0
@@ -283,6 +311,8 @@ async def _digest_safety_net(runtime: Runtime, replays: Replays, every: float = 
                      error=report.error)
         except TransientError as exc:
             log.warning("digest.safety_net_failed", error=str(exc))
+        except Exception:  # never end the task: the next look may succeed
+            log.exception("digest.safety_net_failed")
 
 
 async def _finish(worker_task: asyncio.Task[None], grace: float) -> None:

@@ -94,6 +94,7 @@ class Settings:
     drafts_dir: Path = Path("drafts")
     callback_base_url: str = "http://localhost:8080"
     webhook_token: str = field(default="", repr=False)
+    callback_signing_key: str = field(default="", repr=False)  # empty: the bearer token signs the links
     link_ttl_seconds: int = 7 * 86400
     owner_profile: Path | None = None
     owner_name: str = ""
@@ -109,11 +110,19 @@ class Settings:
     retry_max_attempts: int = 10
     lease_seconds: float = 300.0
     poll_seconds: float = 5.0
+    db_busy_timeout: float = 30.0
+    db_alert_after_seconds: float = 60.0
     http_host: str = "0.0.0.0"  # noqa: S104 — a container's port is reached through its Service
     http_port: int = 8080
     api_url: str = "http://127.0.0.1:8080"
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @property
+    def link_key(self) -> str:
+        """The key that signs and checks the card links: CALLBACK_SIGNING_KEY, else (as before it existed)
+        WEBHOOK_BEARER_TOKEN; empty when neither is set."""
+        return self.callback_signing_key or self.webhook_token
 
     @property
     def llm_configured(self) -> bool:
@@ -123,7 +132,8 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for log redaction."""
-        values = [self.telegram_token, self.caldav_password, self.webhook_token, self.smtp_password]
+        values = [self.telegram_token, self.caldav_password, self.webhook_token, self.smtp_password,
+                  self.callback_signing_key]
         values += [m.password for m in self.mailboxes]
         values += [t.api_key for t in self.llm_tiers]
         values += [_url_password(self.db_url), unquote(_url_password(self.db_url))]  # as written and decoded
@@ -289,6 +299,16 @@ def _db_url(env: _Env) -> str:
     return url
 
 
+def _signing_key(env: _Env) -> str:
+    """CALLBACK_SIGNING_KEY: its own key for the card links, so the /api bearer cannot mint a Send link."""
+    key = env.text("CALLBACK_SIGNING_KEY")
+    if key and len(key) < 16:
+        raise ConfigError("CALLBACK_SIGNING_KEY", "must be at least 16 characters (e.g. `openssl rand -hex 32`)")
+    if key and key == env.text("WEBHOOK_BEARER_TOKEN"):
+        raise ConfigError("CALLBACK_SIGNING_KEY", "must differ from WEBHOOK_BEARER_TOKEN (that is the point of it)")
+    return key
+
+
 def settings_from(values: Mapping[str, str]) -> Settings:
     """Build Settings from one mapping of variable names to values."""
     env = _Env(values)
@@ -326,6 +346,7 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         drafts_dir=Path(env.text("DRAFTS_DIR", "drafts")),
         callback_base_url=env.url("CALLBACK_BASE_URL", "http://localhost:8080"),
         webhook_token=env.text("WEBHOOK_BEARER_TOKEN"),
+        callback_signing_key=_signing_key(env),
         link_ttl_seconds=env.integer("LINK_TTL_SECONDS", 7 * 86400, minimum=60),
         owner_profile=profile,
         owner_name=env.text("OWNER_NAME", env.text("SMTP_FROM_NAME")),
@@ -341,6 +362,8 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         retry_max_attempts=env.integer("RETRY_MAX_ATTEMPTS", 10, minimum=1),
         lease_seconds=env.number("LEASE_SECONDS", 300.0, minimum=5),
         poll_seconds=env.number("POLL_SECONDS", 5.0, minimum=0.05),
+        db_busy_timeout=env.number("DB_BUSY_TIMEOUT_SECONDS", 30.0, minimum=0.1),
+        db_alert_after_seconds=env.number("DB_ALERT_AFTER_SECONDS", 60.0, minimum=0),
         http_host=env.text("HTTP_HOST", "0.0.0.0"),  # noqa: S104
         http_port=env.integer("HTTP_PORT", 8080, minimum=0),
         api_url=env.url("RECRUITER_API_URL", f"http://127.0.0.1:{env.integer('HTTP_PORT', 8080, minimum=0)}"),

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from structlog.testing import capture_logs
 
 from recruiter.health import Incidents
 from recruiter.notify.telegram import TelegramNotifier
+from recruiter.store.migrate import prepare_database
+from recruiter.store.repo import Store
 from tests.servers.fake_telegram import FakeTelegram
 
 CHAT = "4242"
@@ -50,9 +53,31 @@ async def notifier(fake_telegram: FakeTelegram) -> AsyncIterator[TelegramNotifie
         await notifier.aclose()
 
 
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    """The incidents' own store: a migrated SQLite file."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
+    await prepare_database(url)
+    store = Store.from_url(url)
+    try:
+        yield store
+    finally:
+        await store.aclose()
+
+
+_STORES: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _the_store(store: Store) -> Iterator[None]:
+    _STORES.append(store)
+    yield
+    _STORES.remove(store)
+
+
 def _incidents(notifier: TelegramNotifier, clock: Clock, waiting: Waiting | None = None,
                **kwargs: Any) -> Incidents:
-    return Incidents(notifier, clock=clock, waiting=waiting or Waiting(), **kwargs)
+    return Incidents(notifier, _STORES[-1], clock=clock, waiting=waiting or Waiting(), **kwargs)
 
 
 def _texts(fake: FakeTelegram) -> list[str]:
@@ -87,9 +112,9 @@ async def test_post_mortem_replay_gives_one_alert_and_one_recovery(
             assert _texts(fake_telegram) == [] and not incidents.triage_paused
         if attempt == 4:
             assert len(_texts(fake_telegram)) == 1 and incidents.triage_paused
-        await _run_for(incidents, clock, interval - 1, step=5)
+        await _run_for(incidents, clock, interval - 1, step=10)
     [alert] = _texts(fake_telegram)
-    assert "Triage is failing" in alert
+    assert "The LLM is failing" in alert
     assert f"Last error: {ERROR}" in alert
     assert f"Tier: {TIER}" in alert
     assert "Waiting: 3 messages" in alert  # the count when the alert went out (5th failure)
@@ -103,7 +128,7 @@ async def test_post_mortem_replay_gives_one_alert_and_one_recovery(
     await _run_for(incidents, clock, 3600)
     assert len(_texts(fake_telegram)) == 2
     recovery = _texts(fake_telegram)[1]
-    assert "Triage recovered after 2 h 30 min" in recovery
+    assert "The LLM recovered after 2 h 30 min" in recovery
     assert "Processed late: 58 messages" in recovery
     assert "2026-06-02 14:41 UTC to 2026-06-02 17:11 UTC" in recovery
     assert incidents.snapshot()["pending_deliveries"] == 0
@@ -113,18 +138,18 @@ async def test_reminders_every_remind_seconds_only(fake_telegram: FakeTelegram, 
     clock = Clock()
     incidents = _incidents(notifier, clock, Waiting(7))
     await _fail(incidents, 5)
-    for _ in range(9 * 60):  # nine hours, a probe failing every minute
-        await _run_for(incidents, clock, 60, step=10)
+    for _ in range(9 * 20):  # nine hours, a probe failing every three minutes
+        await _run_for(incidents, clock, 180, step=60)
         await incidents.triage_failed(tier=TIER, error=ERROR)
     texts = _texts(fake_telegram)
     assert len(texts) == 3  # the alert, then reminders at 4 h and 8 h
     for reminder, hours in zip(texts[1:], (4, 8), strict=True):
-        assert f"Triage is still failing — for {hours} h\n" in reminder
+        assert f"The LLM is still failing — for {hours} h\n" in reminder
         assert ERROR in reminder and TIER in reminder and "Waiting: 7 messages" in reminder
     await incidents.triage_succeeded()
     await _run_for(incidents, clock, 600)
     assert len(_texts(fake_telegram)) == 4
-    assert "Triage recovered after 9 h\n" in _texts(fake_telegram)[3]
+    assert "The LLM recovered after 9 h\n" in _texts(fake_telegram)[3]
 
 
 async def test_a_flap_within_flap_seconds_is_one_incident(
@@ -147,11 +172,11 @@ async def test_a_flap_within_flap_seconds_is_one_incident(
     await _run_for(incidents, clock, 600)
     texts = _texts(fake_telegram)
     assert len(texts) == 2
-    assert "Triage is failing" in texts[0]
-    assert "Triage recovered after 20 min" in texts[1]  # told at the first success; the relapse is silent
+    assert "The LLM is failing" in texts[0]
+    assert "The LLM recovered after 20 min" in texts[1]  # told at the first success; the relapse is silent
     # A new failure streak after the recovery was confirmed is a new incident.
     await _fail(incidents, 5)
-    assert len(_texts(fake_telegram)) == 3 and "Triage is failing" in _texts(fake_telegram)[2]
+    assert len(_texts(fake_telegram)) == 3 and "The LLM is failing" in _texts(fake_telegram)[2]
 
 
 async def test_success_resets_the_count_before_the_threshold(
@@ -178,7 +203,7 @@ async def test_flap_seconds_zero_sends_the_recovery_at_the_first_success(
     await incidents.triage_succeeded()
     texts = _texts(fake_telegram)
     assert len(texts) == 2
-    assert "Triage recovered after 1 min" in texts[1] and "Processed late: 9 messages" in texts[1]
+    assert "The LLM recovered after 1 min" in texts[1] and "Processed late: 9 messages" in texts[1]
 
 
 async def test_telegram_500_during_the_alert_is_logged_and_delivered_later(
@@ -192,7 +217,7 @@ async def test_telegram_500_during_the_alert_is_logged_and_delivered_later(
     failed = [e for e in logs if e["event"] == "alert.delivery_failed"]
     assert len(failed) == 1
     assert failed[0]["log_level"] == "error"
-    assert ERROR in failed[0]["text"] and "Triage is failing" in failed[0]["text"]
+    assert ERROR in failed[0]["text"] and "The LLM is failing" in failed[0]["text"]
     assert incidents.snapshot()["pending_deliveries"] == 1
     calls = len(fake_telegram.calls)
     clock.now += 10
@@ -256,7 +281,7 @@ async def test_a_permanent_telegram_error_is_logged_and_dropped(
     assert incidents.snapshot()["pending_deliveries"] == 0
     await incidents.triage_succeeded()
     [recovery] = _texts(fake_telegram)
-    assert "Triage recovered" in recovery
+    assert "The LLM recovered" in recovery
 
 
 async def test_imap_down_ten_minutes_gives_one_alert_and_one_recovery(
@@ -373,7 +398,7 @@ async def test_a_failing_waiting_query_does_not_stop_the_alert(
     async def broken() -> int:
         raise ConnectionRefusedError("database is down too")
 
-    incidents = Incidents(notifier, clock=Clock(), waiting=broken)
+    incidents = Incidents(notifier, _STORES[-1], clock=Clock(), waiting=broken)
     with capture_logs() as logs:
         await _fail(incidents, 5)
     [alert] = _texts(fake_telegram)
@@ -387,6 +412,7 @@ async def test_snapshot(fake_telegram: FakeTelegram, notifier: TelegramNotifier)
     assert incidents.snapshot() == {
         "consecutive_failures": 0, "failing_since": None, "triage_paused": False, "incident_since": None,
         "recovering_since": None, "last_error": None, "tier": None, "pending_deliveries": 0, "imap": {},
+        "incidents": [],
     }
     await _fail(incidents, 2)
     clock.now += 10
@@ -400,9 +426,9 @@ async def test_snapshot(fake_telegram: FakeTelegram, notifier: TelegramNotifier)
                                      "incident_open": False}}
 
 
-def test_alert_after_must_be_positive() -> None:
+async def test_alert_after_must_be_positive() -> None:
     with pytest.raises(ValueError, match="alert_after"):
-        Incidents(_NullNotifier(), alert_after=0)
+        Incidents(_NullNotifier(), _STORES[-1], alert_after=0)
 
 
 class _NullNotifier:

@@ -132,7 +132,8 @@ def parse_addresses(value: str) -> list[tuple[str, str]]:
         return []
     try:
         pairs = [(name, addr) for name, addr in getaddresses([text]) if _ADDRESS.fullmatch(addr.strip())]
-    except (ValueError, TypeError, IndexError, AttributeError):
+    except (ValueError, TypeError, IndexError, AttributeError, RecursionError):
+        # RecursionError: the stdlib's address parser recurses once per nested comment "(((…"
         pairs = []
     if not pairs:
         pairs = _addresses_by_pattern(text)

@@ -12,6 +12,7 @@ import re
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import aioimaplib
 
@@ -229,3 +230,49 @@ def unquote(name: str) -> str:
     if len(name) >= 2 and name[0] == name[-1] == '"':
         return name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     return name
+
+
+_INTERNALDATE = re.compile(rb'INTERNALDATE "([^"]{10,40})"')
+
+
+@dataclass(frozen=True)
+class HeaderFetch:
+    """One message's INTERNALDATE (None when unreadable) and the header fields asked for."""
+
+    internaldate: datetime | None
+    header: bytes
+
+
+async def fetch_headers(client: aioimaplib.IMAP4, mailbox: str, uids: list[int],
+                        fields: str = "MESSAGE-ID") -> dict[int, HeaderFetch]:
+    """INTERNALDATE and ``BODY.PEEK[HEADER.FIELDS (fields)]`` of the given UIDs (\\Seen untouched).
+    Servers may put UID and INTERNALDATE before or after the literal: both sides are read."""
+    if not uids:
+        return {}
+    response = await client.uid("fetch", ",".join(str(u) for u in uids),
+                                f"(UID INTERNALDATE BODY.PEEK[HEADER.FIELDS ({fields})])")
+    if response.result != "OK":
+        raise unavailable(mailbox, f"UID FETCH headers answered {response.result}")
+    found: dict[int, HeaderFetch] = {}
+    lines = response.lines
+    for i, line in enumerate(lines):
+        if isinstance(line, bytearray) or not _LITERAL.search(bytes(line)):
+            continue
+        literal = lines[i + 1] if i + 1 < len(lines) and isinstance(lines[i + 1], bytearray) else None
+        tail = bytes(lines[i + 2]) if literal is not None and i + 2 < len(lines) \
+            and not isinstance(lines[i + 2], bytearray) else b""
+        around = bytes(line) + b" " + tail
+        uid = _FETCH_UID.search(around)
+        if uid is None or literal is None:
+            continue
+        date = _INTERNALDATE.search(around)
+        found[int(uid.group(1))] = HeaderFetch(_internaldate(date.group(1)) if date else None, bytes(literal))
+    return found
+
+
+def _internaldate(value: bytes) -> datetime | None:
+    """``17-Jul-1996 02:44:25 -0700`` (the day may be space-padded) → an aware datetime, else None."""
+    try:
+        return datetime.strptime(value.decode("ascii").strip(), "%d-%b-%Y %H:%M:%S %z")
+    except (ValueError, UnicodeDecodeError):
+        return None

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import aioimaplib
@@ -20,9 +20,11 @@ import structlog
 
 from recruiter.errors import RecruiterError
 from recruiter.mail import imap
-from recruiter.pipeline.ingest import describe
+from recruiter.mail.parse import parse_headers
+from recruiter.pipeline.ingest import describe, store_new
 from recruiter.settings import MailboxSettings
 from recruiter.store.repo import MailboxLock, Store
+from recruiter.store.safe import safe_key
 
 log = structlog.get_logger()
 # UIDs per FETCH. aioimaplib answers a FETCH by copying the rest of its read buffer for each response
@@ -30,6 +32,8 @@ log = structlog.get_logger()
 FETCH_BATCH = 16
 FETCH_BYTES = 8 * 1024 * 1024  # a batch holds at most this much raw mail (or one larger message) in memory
 MAX_BACKOFF = 60.0
+RESCAN_MARGIN = timedelta(hours=1)  # INTERNALDATE vs our clock: look a little before the last stored mail
+RESCAN_BATCH = 100
 
 
 class ConnectionLost(imap.ImapError):
@@ -66,7 +70,37 @@ class Watcher:
         # The checkpoint's UID as this session last wrote it: the watcher holds the mailbox's lock, so
         # nobody else moves it; read from the store once per session, not before every catch-up.
         self._last: int | None = None
+        # For the stalled-mailbox check (see ``stalled``): the highest UID the server has shown, the
+        # checkpoint as last known, when it last moved or was level with the server, and what failed.
+        self.server_top: int | None = None
+        self.checkpoint_uid: int | None = None
+        self.progress_at = time.monotonic()
+        self.failing_uid: int | None = None
+        self.error_class: str | None = None
         self.log = log.bind(mailbox=mb.name)
+
+    def stalled(self, now: float, after: float) -> tuple[int, str] | None:
+        """(first UID not stored, error class) when the server has shown UIDs above the checkpoint and the
+        checkpoint has not moved for ``after`` seconds — whatever the reason; else None."""
+        if self.server_top is None or self.checkpoint_uid is None or self.server_top <= self.checkpoint_uid:
+            return None
+        if now - self.progress_at < after:
+            return None
+        uid = self.failing_uid if self.failing_uid is not None else self.checkpoint_uid + 1
+        return uid, self.error_class or "unknown"
+
+    def _progress(self, checkpoint_uid: int) -> None:
+        """The checkpoint is at ``checkpoint_uid`` now (the store says so)."""
+        if self.checkpoint_uid is None or checkpoint_uid > self.checkpoint_uid:
+            self.progress_at = time.monotonic()
+            self.failing_uid = None
+        self.checkpoint_uid = checkpoint_uid
+
+    def _saw_top(self, uid: int) -> None:
+        if self.server_top is None or uid > self.server_top:
+            self.server_top = uid
+        if self.checkpoint_uid is not None and self.server_top <= self.checkpoint_uid:
+            self.progress_at = time.monotonic()  # level with the server: nothing is waiting
 
     async def run(self) -> None:
         """Connect, catch up and IDLE forever; reconnect with backoff on any failure."""
@@ -84,10 +118,12 @@ class Watcher:
                 await self._session(lock)
             except RecruiterError as exc:
                 self.last_error = str(exc)
+                self.error_class = type(exc).__name__
                 imap_fault = getattr(exc, "dependency", "") != "db"  # the store, not the mailbox, failed
                 self.log.warning("imap.disconnected", error=str(exc))
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                self.error_class = type(exc).__name__
                 self.log.exception("imap.session_crashed")
             finally:
                 if lock is not None:
@@ -139,6 +175,8 @@ class Watcher:
                 self.sessions += 1
                 self._uidvalidity = selected.uidvalidity
                 self._last = None
+                if selected.uidnext:
+                    self._saw_top(selected.uidnext - 1)
                 self.log.info("imap.connected", folder=self.mb.folder, uidvalidity=selected.uidvalidity)
                 await self._catch_up_fully(client, selected.uidnext)
                 await self._report(True)
@@ -234,23 +272,53 @@ class Watcher:
             last = await self._top(client, uidnext)
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
             self._last = last
+            self._progress(last)
             self.log.info("imap.first_start", last_uid=last)
             return 0
         validity, last = checkpoint
         if validity != self._uidvalidity:
-            # UIDs of the old UIDVALIDITY mean nothing now: look at recent unread mail (the store drops
-            # what it already holds, same Message-ID key) and go on from the folder's top, as on a first
-            # start; from 0, the next catch-up would take in the whole folder, months of read mail.
-            since = (datetime.now(UTC) - timedelta(days=7)).strftime("%d-%b-%Y")
-            uids = await imap.uid_search(client, self.mb.name, "UNSEEN", "SINCE", since)
             last = await self._top(client, uidnext)
-            self.log.warning("imap.uidvalidity_changed", old=validity, new=self._uidvalidity, recent=len(uids),
-                             last_uid=last)
+            await self._rescan(client, validity, last)
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, last)
-        else:
-            uids = await self._uids_above(client, last)
+            self._last = last
+            self._progress(last)
+            return 0
         self._last = last
-        return await self._fetch_new(client, uids)
+        self._progress(last)
+        return await self._fetch_new(client, await self._uids_above(client, last))
+
+    async def _rescan(self, client: aioimaplib.IMAP4, old_validity: int, top: int) -> None:
+        """After a UIDVALIDITY change the old UIDs mean nothing: compare the folder with the store and
+        store what is missing, once. Every message whose INTERNALDATE is at or after the last stored mail
+        of this mailbox (read or unread; an hour's margin for clocks) is identified by its key from a
+        header-only FETCH; what the store lacks is fetched whole and stored. The checkpoint is not moved
+        here: the caller writes the new UIDVALIDITY's only when the re-scan is complete, so a service that
+        dies half-way re-scans on its next start (and finds what it stored by key)."""
+        latest = await self.store.last_received(self.mb.name)
+        self.log.warning("imap.uidvalidity_changed", old=old_validity, new=self._uidvalidity, last_uid=top,
+                         rescan_from=latest.isoformat() if latest else None)
+        if latest is None:
+            return  # nothing stored from this mailbox: as on a first start, only mail from now on
+        start = latest - RESCAN_MARGIN
+        months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+        day = (start - timedelta(days=1)).astimezone(UTC)  # SEARCH SINCE takes a date, in the server's zone
+        uids = [u for u in await imap.uid_search(client, self.mb.name, "SINCE",
+                                                 f"{day.day:02d}-{months[day.month - 1]}-{day.year}") if u <= top]
+        stored = 0
+        for begin in range(0, len(uids), RESCAN_BATCH):
+            heads = await imap.fetch_headers(client, self.mb.name, uids[begin:begin + RESCAN_BATCH])
+            self._heard()
+            keys: dict[int, str | None] = {}
+            for uid, head in heads.items():
+                if head.internaldate is not None and head.internaldate < start:
+                    continue
+                keys[uid] = _header_key(head.header)
+            held = await self.store.keys_stored([k for k in keys.values() if k])
+            missing = [uid for uid, key in sorted(keys.items()) if key is None or key not in held]
+            for chunk_start in range(0, len(missing), FETCH_BATCH):
+                stored += await self._store_uids(client, missing[chunk_start:chunk_start + FETCH_BATCH],
+                                                 checkpoint=False)
+        self.log.info("imap.rescanned", candidates=len(uids), stored=stored)
 
     async def _top(self, client: aioimaplib.IMAP4, uidnext: int | None) -> int:
         """The highest UID in the folder now (from SELECT's UIDNEXT when the server gave one)."""
@@ -284,6 +352,18 @@ class Watcher:
         return chunks
 
     async def _store_batch(self, client: aioimaplib.IMAP4, uids: list[int]) -> None:
+        stored = await self._store_uids(client, uids, checkpoint=True)
+        if self._last is not None:
+            self._last = max(self._last, *uids)  # each mail moved the checkpoint with it
+            self._progress(self._last)
+        if stored:
+            self.on_stored()
+
+    async def _store_uids(self, client: aioimaplib.IMAP4, uids: list[int], *, checkpoint: bool) -> int:
+        """Fetch and store ``uids``; returns how many were new. A mail the store refuses is quarantined
+        (recruiter.pipeline.ingest.store_new); only an outage of the store raises, and the checkpoint
+        stays before that mail."""
+        self._saw_top(max(uids))
         raws = await imap.fetch_raw(client, self.mb.name, uids)
         self._heard()
         stored = 0
@@ -291,16 +371,25 @@ class Watcher:
             raw = raws.get(uid)
             if raw is None:  # expunged between SEARCH and FETCH
                 continue
+            self.failing_uid = uid
             new = await asyncio.to_thread(describe, raw, mailbox=self.mb.name, folder=self.mb.folder,
                                           uidvalidity=self._uidvalidity, uid=uid)
-            message_id = await self.store.add_message(new)
+            message_id = await store_new(self.store, new, checkpoint=checkpoint)
             self.log.info("mail.received" if message_id else "mail.duplicate", uid=uid, key=new.key,
-                          message=message_id)
+                          message=message_id, quarantined=new.quarantine is not None or None)
             stored += message_id is not None
+        self.failing_uid = None
         missing = [u for u in uids if u not in raws]
-        if missing:
+        if missing and checkpoint:
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, max(uids))
-        if self._last is not None:
-            self._last = max(self._last, *uids)  # add_message moved the checkpoint with each mail
-        if stored:
-            self.on_stored()
+        return stored
+
+
+def _header_key(header: bytes) -> str | None:
+    """The store key of a mail from its Message-ID header alone, or None when it has none (then only its
+    raw bytes tell its key)."""
+    try:
+        mail = parse_headers(header if header.endswith(b"\r\n\r\n") else header + b"\r\n")
+    except Exception:  # unreadable: fetch it whole and let describe decide
+        return None
+    return safe_key(mail.key) if mail.message_id else None

@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from recruiter.errors import PermanentError, TransientError
+from recruiter.errors import MaybeDone, PermanentError, TransientError
 from recruiter.links import card_links
 from recruiter.notify.card import TELEGRAM_LIMIT, cut, utf16_len
 from recruiter.notify.telegram import Notifier, StdoutNotifier, html_to_plain
@@ -194,6 +194,16 @@ async def _send_group(store: Store, notifier: Notifier, signer: LinkSigner, grou
         try:
             # Shielded: a Ctrl-C must not cut a send whose arrival could then not be known.
             ref = await asyncio.shield(notifier.send_text(text))
+        except MaybeDone as exc:
+            # Written, no answer: these lines may have arrived. Never sent again; the later parts were not
+            # sent at all and stay owed.
+            log.error("digest.uncertain", messages=[line.message_id for line in lines], error=str(exc))
+            await patiently(lambda lines=lines: store.record_effects(  # type: ignore[misc]
+                [(line.message_id, f"{line.key}:notify", "notify", "uncertain") for line in lines]), log)
+            unsent = [f"{line.key}:notify-intent" for _, rest in parts[index + 1:] for line in rest]
+            await asyncio.shield(store.forget_effects(unsent))
+            report.uncertain += len(lines)
+            return
         except BaseException:
             # Nothing of this part (or the ones after it) was shown: a later call may send them.
             unsent = [f"{line.key}:notify-intent" for _, rest in parts[index:] for line in rest]

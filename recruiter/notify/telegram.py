@@ -4,7 +4,9 @@
 itself) and translates its errors into ours:
 
 - ``RetryAfter`` (429) → :class:`TransientError` with ``retry_after`` seconds,
-- ``TimedOut`` / ``NetworkError`` (5xx, refused, dropped) → :class:`DependencyUnavailable`,
+- ``TimedOut`` / ``NetworkError`` after the request was written (a read timeout, the connection reset
+  or closed before the answer) → :class:`MaybeDone`: Telegram may have acted; never sent again,
+- other ``TimedOut`` / ``NetworkError`` (5xx, refused, connect or pool timeout) → :class:`DependencyUnavailable`,
 - ``BadRequest`` / ``Forbidden`` / ``InvalidToken`` and other 4xx → :class:`PermanentError`
   (``reason="telegram_4xx"``).
 
@@ -35,7 +37,7 @@ from telegram.constants import ParseMode
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from recruiter.errors import DependencyUnavailable, PermanentError, TransientError
+from recruiter.errors import DependencyUnavailable, MaybeDone, PermanentError, TransientError
 
 # python-telegram-bot 22 warns (PTBDeprecationWarning) whenever a RetryAfter is built — inside the
 # library, on every 429 — unless this opt-in to timedelta durations is set. Opt in, once, early.
@@ -47,6 +49,8 @@ _REDACTED = "<redacted>"
 # Logger filters apply only to records logged on that very logger, so name each one that can see URLs.
 _LOGGERS = ("httpx", "telegram", "telegram.Bot", "telegram.ext.ExtBot",
             "telegram.request.BaseRequest", "telegram.request.HTTPXRequest")
+# httpx errors that mean the request was written and its answer never came: Telegram may have acted.
+_AFTER_WRITE = frozenset({"ReadTimeout", "ReadError", "RemoteProtocolError"})
 # Telegram objects are immutable once built: one for every message instead of one per call.
 _NO_LINK_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -165,6 +169,8 @@ def _translate(exc: tg_error.TelegramError, what: str, token: str) -> Exception:
                               retry_after=_retry_after_seconds(exc))
     if isinstance(exc, tg_error.BadRequest):  # a NetworkError subclass: test it first
         return PermanentError(message, reason="telegram_4xx", status=_LAST_STATUS.get() or 400)
+    if isinstance(exc, tg_error.NetworkError) and type(exc.__cause__).__name__ in _AFTER_WRITE:
+        return MaybeDone(f"{message} (the request was sent; no answer came)", dependency="telegram")
     if isinstance(exc, tg_error.TimedOut):
         return DependencyUnavailable(message, dependency="telegram")
     if isinstance(exc, tg_error.NetworkError):

@@ -1,12 +1,36 @@
-"""From raw bytes to a row the store can hold — whatever the bytes are."""
+"""From raw bytes to a stored row — whatever the bytes are.
+
+Ingest never blocks on one message: :func:`describe` never raises (a mail whose header block cannot be
+read is described as quarantined), and :func:`store_new` stores a mail the store refuses (a value it
+cannot hold, any error that is not an outage) as a quarantined row under a hash of its raw bytes, or as
+a minimal row when even that is refused. Only an outage of the store (DependencyUnavailable) escapes:
+then the caller holds its place (the watcher's checkpoint) and tries again.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import re
+import traceback
+from dataclasses import replace
 
-from recruiter.errors import RecruiterError
+import structlog
+
+from recruiter.errors import TransientError
 from recruiter.mail.parse import ParsedMail, parse_headers
-from recruiter.store.repo import NewMessage
+from recruiter.store.repo import NewMessage, Store
+from recruiter.store.safe import safe_key
+
+log = structlog.get_logger()
+# Subject and From of a mail whose header block cannot be parsed, read by pattern for the DLQ listing:
+# one header line each, bounded, linear.
+_CRUDE_HEADER = re.compile(rb"^(subject|from)[ \t]*:[ \t]*([^\r\n]{0,300})", re.IGNORECASE | re.MULTILINE)
+_CRUDE_SCAN = 64 * 1024
+
+
+def raw_key(raw: bytes) -> str:
+    """The key of a mail known by its bytes alone."""
+    return f"sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
 def describe(
@@ -18,17 +42,16 @@ def describe(
     uid: int | None = None,
     source: str | None = None,
 ) -> NewMessage:
-    """A NewMessage for ``raw``. Mail that cannot be parsed is still stored (the pipeline dead-letters it).
+    """A NewMessage for ``raw``; never raises. Mail whose header block cannot be read (no headers, a
+    parser blow-up such as a RecursionError on nested comments) is described as quarantined.
 
     Only the header block is read (parse_headers): the row needs header fields alone, and the body is
     parsed once, by the worker, which finds the same key."""
     try:
         mail = parse_headers(raw)
-    except (RecruiterError, ValueError, LookupError, UnicodeError):
-        return NewMessage(
-            key=f"sha256:{hashlib.sha256(raw).hexdigest()}", mailbox=mailbox, raw=raw, folder=folder,
-            uidvalidity=uidvalidity, uid=uid, source=source,
-        )
+    except Exception as exc:  # whatever the parser does with these bytes, it is about this mail only
+        return quarantined(raw, exc, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid,
+                           source=source, why="the header block cannot be read")
     return described(raw, mail, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid, source=source)
 
 
@@ -44,6 +67,68 @@ def described(
 ) -> NewMessage:
     """The NewMessage of ``raw`` once it is parsed as ``mail`` (for callers that need the parse too)."""
     return NewMessage(
-        key=mail.key, mailbox=mailbox, raw=raw, message_id=mail.message_id, subject=mail.subject,
+        key=safe_key(mail.key), mailbox=mailbox, raw=raw, message_id=mail.message_id, subject=mail.subject,
         from_addr=mail.from_addr, folder=folder, uidvalidity=uidvalidity, uid=uid, source=source,
     )
+
+
+def quarantined(
+    raw: bytes,
+    exc: BaseException,
+    *,
+    mailbox: str,
+    folder: str | None = None,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+    source: str | None = None,
+    why: str,
+    origin: str | None = None,
+) -> NewMessage:
+    """The quarantine row of ``raw``: keyed by its hash, stored dead with ``why``, the error and its
+    traceback; subject and sender read by pattern (for the DLQ listing and the owner's notice)."""
+    crude = {name.lower(): value for name, value in _CRUDE_HEADER.findall(raw[:_CRUDE_SCAN])}
+    new = NewMessage(
+        key=raw_key(raw), mailbox=mailbox, raw=raw, folder=folder, uidvalidity=uidvalidity, uid=uid,
+        source=source, subject=crude.get(b"subject", b"").decode("utf-8", "replace").strip(),
+        from_addr=crude.get(b"from", b"").decode("utf-8", "replace").strip(),
+        quarantine=f"{why}: {type(exc).__name__}: {_short(exc)}",
+        detail="".join(traceback.format_exception(exc))[-4000:],
+    )
+    return replace(new, origin=origin) if origin is not None else new
+
+
+async def store_new(store: Store, new: NewMessage, *, checkpoint: bool = True) -> int | None:
+    """Store ``new`` (the checkpoint moves with it); a mail the store refuses is stored quarantined, then
+    minimal (no raw bytes, no header values). Returns the new id, or None for a duplicate.
+
+    Raises only when the store is unavailable (TransientError: hold the checkpoint, try again), or when
+    even the minimal row is refused (then something is wrong with the store, and the stalled mailbox
+    is reported)."""
+    try:
+        return await store.add_message(new, checkpoint=checkpoint)
+    except TransientError:
+        raise
+    except Exception as exc:  # the store refused this mail's values (StoreRejected) or choked on them
+        log.error("ingest.quarantined", key=new.key[:120], uid=new.uid, error_class=type(exc).__name__,
+                  error=_short(exc))
+        fallback = quarantined(new.raw, exc, mailbox=new.mailbox, folder=new.folder, uidvalidity=new.uidvalidity,
+                               uid=new.uid, source=new.source, origin=new.origin,
+                               why="the store refused this mail")
+    try:
+        return await store.add_message(fallback, checkpoint=checkpoint)
+    except TransientError:
+        raise
+    except Exception as exc:
+        log.error("ingest.quarantine_refused", key=fallback.key, uid=new.uid, error_class=type(exc).__name__,
+                  error=_short(exc))
+        minimal = NewMessage(key=fallback.key, mailbox=new.mailbox, raw=b"", folder=new.folder,
+                             uidvalidity=new.uidvalidity, uid=new.uid, source=new.source, origin=new.origin,
+                             quarantine=f"the store refused this mail and its quarantine row: "
+                                        f"{type(exc).__name__}: {_short(exc)} (the mail is still on the server"
+                                        f"{f', UID {new.uid}' if new.uid is not None else ''})")
+        return await store.add_message(minimal, checkpoint=checkpoint)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:299] + "…"

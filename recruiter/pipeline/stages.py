@@ -19,6 +19,7 @@ header). A live recruiter mail costs three writes after its claim (a backlog one
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,8 +29,8 @@ from typing import Any, TypeVar
 import structlog
 
 from recruiter.calendar import CalendarSink, build_event, event_uid
-from recruiter.errors import Postponed, TransientError
-from recruiter.health import Incidents
+from recruiter.errors import MaybeDone, Postponed, TransientError
+from recruiter.health import LLM, Incidents, imap_key
 from recruiter.ics import build_invitation_event
 from recruiter.links import card_links
 from recruiter.llm.draft import Drafter
@@ -89,6 +90,7 @@ class Deps:
     links: Links
     incidents: Incidents | None = None
     clock: Callable[[], float] = time.time
+    imap_mailboxes: frozenset[str] = frozenset()  # mailboxes whose drafts go to an IMAP server
 
 
 @dataclass
@@ -133,30 +135,39 @@ Stage = Callable[[Deps, Job], Awaitable[str]]
 T = TypeVar("T")
 
 
-async def _llm_guarded(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:
-    """Run an LLM-backed step under the incident tracker: while an incident is open only one probe
-    per interval reaches the LLM, the rest wait (Postponed: no attempt burned)."""
+async def _guarded(deps: Deps, key: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a step that needs the dependency ``key`` under the incident tracker: while its incident is
+    open only one probe per interval reaches it, the rest wait (Postponed: no attempt burned); each
+    transient failure and each success is reported. What the dependency refuses for the message's own
+    sake (a PermanentError) and what may have happened (MaybeDone) say nothing about its health."""
     incidents = deps.incidents
-    if incidents is None or not deps.triager.llm.configured:
+    if incidents is None:
         return await call()
-    if incidents.triage_paused and not await incidents.probe_due():
-        raise Postponed("the LLM is failing: waiting for the next probe", delay=_probe_delay(incidents),
-                        dependency="llm")
+    if incidents.paused(key) and not await incidents.probe_due(key):
+        raise Postponed(f"{key} is failing: waiting for the next probe", delay=_probe_delay(incidents, key),
+                        dependency=key)
     try:
         result = await call()
     except Postponed:
         raise
     except TransientError as exc:
-        await incidents.triage_failed(tier=exc.dependency or "llm", error=str(exc))
-        if incidents.triage_paused:
-            raise Postponed(str(exc), delay=_probe_delay(incidents), dependency=exc.dependency) from exc
+        await incidents.failed(key, error=str(exc), detail={"tier": exc.dependency} if key == LLM else None)
+        if incidents.paused(key):
+            raise Postponed(str(exc), delay=_probe_delay(incidents, key), dependency=exc.dependency) from exc
         raise
-    await incidents.triage_succeeded()
+    await incidents.succeeded(key)
     return result
 
 
-def _probe_delay(incidents: Incidents) -> float:
-    return incidents.next_probe_in() + random.uniform(1.0, 1.0 + incidents.probe_seconds * 0.2)
+async def _llm_guarded(deps: Deps, call: Callable[[], Awaitable[T]]) -> T:
+    """:func:`_guarded` for the LLM (nothing to guard when only the rules tier is configured)."""
+    if not deps.triager.llm.configured:
+        return await call()
+    return await _guarded(deps, LLM, call)
+
+
+def _probe_delay(incidents: Incidents, key: str = LLM) -> float:
+    return incidents.next_probe_in(key) + random.uniform(1.0, 1.0 + incidents.probe_seconds * 0.2)
 
 
 async def prefilter(deps: Deps, job: Job) -> str:
@@ -239,7 +250,7 @@ async def draft(deps: Deps, job: Job) -> str:
                 job.mail, from_addr=deps.identity.address_for(job.row.mailbox, job.mail),
                 from_name=deps.identity.name, body=job.draft or "", key=job.key,
             )
-            ref = await sink.append(raw)
+            ref = await _guarded(deps, _drafts_key(deps, job), lambda: sink.append(raw))
             job.log.info("draft.appended", ref=ref)
         else:
             job.log.info("draft.found_existing", ref=ref)
@@ -265,7 +276,7 @@ async def calendar(deps: Deps, job: Job) -> str:
             ics = build_invitation_event(uid=uid, invitation=proposal, triage=job.triage, mail=job.mail)
         else:
             ics = build_event(uid=uid, meeting=proposal, triage=job.triage, mail=job.mail)
-        ref = await deps.calendar.put_event(uid, ics)
+        ref = await _guarded(deps, "calendar", lambda: deps.calendar.put_event(uid, ics))  # noqa: B023
         job.log.info("calendar.event_put", uid=uid, start=proposal.start.isoformat(), from_invitation=bool(invites))
         effects.append((effect_key, "event", ref))
     job.move(effects=effects, stage="notify")
@@ -302,7 +313,19 @@ async def notify(deps: Deps, job: Job) -> str:
                    Button("🙈 Ignore", links["ignore"])]
         await job.save(deps.store, effects=[(intent_key, "notify-intent", "")])
         try:
-            ref = await deps.notifier.send_card(text, buttons)
+            ref = await _guarded(deps, "telegram", lambda: deps.notifier.send_card(text, buttons))
+        except MaybeDone as exc:
+            # Written, and no answer: Telegram may have shown it. Never sent again; told in the next
+            # message that reaches the owner, and listed by `recruiter status`.
+            note = f"card may not have arrived: {exc}"
+            job.log.error("notify.uncertain", error=str(exc), note="the card may not have arrived; not sent again")
+            await patiently(lambda: _finish(deps, job, DONE, effects=[(effect_key, "notify", "uncertain")],
+                                            last_error=note), job.log)
+            return FINISHED
+        except asyncio.CancelledError:
+            # Shutdown while the card was on its way: it may have arrived. The intent stays, so the next
+            # run marks it uncertain instead of sending it again.
+            raise
         except BaseException:
             # Telegram refused or could not be reached: nothing was shown, a retry may send.
             await deps.store.forget_effect(intent_key)
@@ -312,6 +335,11 @@ async def notify(deps: Deps, job: Job) -> str:
     # Telegram cannot be asked whether a card was sent: record it patiently, or a retry sends it twice.
     await patiently(lambda: _finish(deps, job, DONE, effects=effects), job.log)
     return FINISHED
+
+
+def _drafts_key(deps: Deps, job: Job) -> str:
+    """The dependency a draft APPEND needs: the mailbox's IMAP server, or the drafts folder on disk."""
+    return imap_key(job.row.mailbox) if job.row.mailbox in deps.imap_mailboxes else "drafts"
 
 
 async def _finish(deps: Deps, job: Job, state: str, *, effects: list[tuple[str, str, str]] | None = None,

@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.orm.attributes import set_committed_value
 
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
+from recruiter.health import LLM
 from recruiter.llm.schema import TriageResult
 from recruiter.mail.parse import DEFAULT_MAX_BYTES, parse_message
 from recruiter.metrics import Metrics
@@ -88,10 +89,16 @@ class Worker:
                     try:
                         rows = await self._claim(free, reap=False)  # the reaper task looks for expired leases
                         outage = 0.0
-                    except TransientError as exc:
-                        # The store is unreachable: keep the service up and look again soon.
+                        await self._store_ok()
+                    except Exception as exc:
+                        # The store is unreachable, locked or read-only (or the claim met something else):
+                        # keep the service up, tell the owner after a while, and look again soon.
                         outage = min(30.0, max(0.5, outage * 2))
-                        log.error("worker.store_unavailable", error=str(exc), retry_in=outage)
+                        if isinstance(exc, TransientError):
+                            log.error("worker.store_unavailable", error=str(exc), retry_in=outage)
+                        else:
+                            log.exception("worker.claim_failed", retry_in=outage)
+                        await self._store_failed(exc)
                         await asyncio.wait([asyncio.ensure_future(stop.wait()), *running], timeout=outage,
                                            return_when=asyncio.FIRST_COMPLETED)
                         running = {t for t in running if not t.done()}
@@ -116,6 +123,14 @@ class Worker:
             reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reaper
+
+    async def _store_ok(self) -> None:
+        if self.deps.incidents is not None:
+            await self.deps.incidents.store_ok()
+
+    async def _store_failed(self, exc: BaseException) -> None:
+        if self.deps.incidents is not None:
+            await self.deps.incidents.store_failed(f"{type(exc).__name__}: {exc}")
 
     async def _reap_every(self, seconds: float, stop: asyncio.Event) -> None:
         """Return expired leases to the queue every ``seconds``, off the path from a wake-up to a claim."""
@@ -177,8 +192,10 @@ class Worker:
                 # Parsing a large mail takes seconds of CPU: keep the event loop (IDLE, leases) responsive.
                 mail = await asyncio.to_thread(parse_message, row.raw, max_text_chars=self.max_text_chars,
                                                max_bytes=self.max_message_bytes)
-            except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
-                raise UnparseableMail(f"cannot parse message: {exc}") from exc
+            except PermanentError:
+                raise
+            except Exception as exc:  # whatever the parser does with these bytes is about this mail only
+                raise UnparseableMail(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
             set_committed_value(row, "raw", b"")  # the stages read the parse; the raw bytes need not stay
             job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
                       triage=TriageResult.model_validate(row.triage) if row.triage else None,
@@ -199,7 +216,13 @@ class Worker:
             bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
             await self._fail(message_id, stage, exc, None, job, reason=exc.reason)
         except TransientError as exc:
-            await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after, job)
+            if self._outage(exc):
+                # The dependency is down for everyone, not because of this mail: wait with the usual
+                # backoff, but the attempt does not count (a long outage must not make mail dead).
+                await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after, job,
+                                  count_attempt=False)
+            else:
+                await self._retry(message_id, row.attempts + 1, stage, exc, bound, exc.retry_after, job)
         except Exception as exc:
             bound.exception("stage.crashed", stage=stage)
             await self._retry(message_id, row.attempts + 1, stage, exc, bound, None, job)
@@ -219,15 +242,27 @@ class Worker:
         self.metrics.stage_done(stage, "ok", time.perf_counter() - started)
         return following
 
+    def _outage(self, exc: TransientError) -> bool:
+        """Whether ``exc`` is part of an outage of its dependency (the store's, or one the incidents see
+        failing for more than one message): then it is not this message's attempt."""
+        if exc.dependency == "db":
+            return True
+        incidents = self.deps.incidents
+        return incidents is not None and bool(exc.dependency) and incidents.in_outage(
+            incident_key(exc.dependency, self.deps))
+
     async def _retry(self, message_id: int, attempt: int, stage: str, exc: BaseException, bound: structlog.BoundLogger,
-                     retry_after: float | None, job: Job | None) -> None:
-        if attempt >= self.max_attempts:
+                     retry_after: float | None, job: Job | None, *, count_attempt: bool = True) -> None:
+        if count_attempt and attempt >= self.max_attempts:
             bound.error("stage.dead", stage=stage, error=str(exc), reason="max_attempts", attempts=attempt)
             await self._fail(message_id, stage, exc, None, job, reason="max_attempts")
             return
-        delay = retry_delay(attempt, base=self.retry_base, maximum=self.retry_max, retry_after=retry_after)
-        bound.warning("stage.retry", stage=stage, error=str(exc), attempt=attempt, seconds=round(delay, 1))
-        await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay), job)
+        if not count_attempt:
+            attempt -= 1  # the backoff does not grow with an outage's failures either
+        delay = retry_delay(max(1, attempt), base=self.retry_base, maximum=self.retry_max, retry_after=retry_after)
+        bound.warning("stage.retry", stage=stage, error=str(exc), attempt=attempt, seconds=round(delay, 1),
+                      counted=count_attempt)
+        await self._fail(message_id, stage, exc, utcnow() + timedelta(seconds=delay), job, count_attempt=count_attempt)
 
     # A failure, a pause or a shutdown also writes the progress the job has not written yet (a triage
     # verdict, a recorded draft or event): the next attempt starts where this one stopped.
@@ -238,6 +273,8 @@ class Worker:
                                            effects=_effects(job), **_progress(job))
         except (LeaseLost, TransientError) as exc:
             log.warning("worker.cannot_postpone", message=message_id, error=str(exc))
+        except Exception:  # the lease expires and the message comes back on its own
+            log.exception("worker.cannot_postpone", message=message_id)
 
     async def _release(self, message_id: int, job: Job | None) -> None:
         try:
@@ -245,17 +282,30 @@ class Worker:
             log.info("worker.released", message=message_id)
         except TransientError as exc:
             log.error("worker.cannot_release", message=message_id, error=str(exc))
+        except Exception:  # the lease expires and the message comes back on its own
+            log.exception("worker.cannot_release", message=message_id)
 
     async def _fail(self, message_id: int, stage: str, exc: BaseException, retry_at: datetime | None,
-                    job: Job | None, *, reason: str | None = None) -> None:
+                    job: Job | None, *, reason: str | None = None, count_attempt: bool = True) -> None:
         try:
             await self.deps.store.fail(message_id, self.owner, stage=stage, exc=exc, retry_at=retry_at, reason=reason,
-                                       effects=_effects(job), progress=_progress(job))
+                                       effects=_effects(job), progress=_progress(job), count_attempt=count_attempt)
         except LeaseLost:
             log.warning("worker.lease_lost", message=message_id, stage=stage)
         except TransientError as db_exc:
             # The store itself is down: the lease expires and the message comes back on its own.
             log.error("worker.cannot_record_failure", message=message_id, error=str(db_exc))
+        except Exception as db_exc:
+            # The store refused the record itself (its progress or its texts): record the failure alone,
+            # so the message still retries or goes dead instead of waiting for its lease to expire.
+            log.exception("worker.failure_refused", message=message_id, error_class=type(db_exc).__name__)
+            try:
+                await self.deps.store.fail(message_id, self.owner, stage=stage, retry_at=retry_at, reason=reason,
+                                           exc=RuntimeError(f"{type(exc).__name__} (its record was refused: "
+                                                            f"{type(db_exc).__name__})"),
+                                           count_attempt=count_attempt)
+            except Exception:
+                log.exception("worker.cannot_record_failure", message=message_id)
 
     async def _renew(self, message_id: int) -> None:
         while True:
@@ -264,6 +314,15 @@ class Worker:
                 await self.deps.store.renew_lease(message_id, self.owner, self.lease_seconds)
             except (LeaseLost, TransientError) as exc:
                 log.warning("worker.lease_renew_failed", message=message_id, error=str(exc))
+            except Exception:
+                log.exception("worker.lease_renew_failed", message=message_id)
+
+
+def incident_key(dependency: str, deps: Deps) -> str:
+    """The incident a dependency's failure counts for: every LLM tier is "llm"; CalDAV is "calendar"."""
+    if deps.triager.llm.configured and dependency in {e.tier for e in deps.triager.llm.endpoints}:
+        return LLM
+    return {"caldav": "calendar"}.get(dependency, dependency)
 
 
 def _progress(job: Job | None) -> dict[str, Any]:

@@ -70,6 +70,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def aware(value: datetime | str) -> datetime:
+    """A datetime read back from the store as aware UTC (SQLite hands aggregates back as naive text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
@@ -110,6 +117,8 @@ class Message(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # 'live' (watcher, files) or 'replay:<run id>': backlog mail is told in digests, not one card each.
     origin: Mapped[str] = mapped_column(String(64), default=LIVE, server_default=LIVE)
+    # When the owner was told that this message went dead (None: not yet, or it is not dead).
+    dead_noticed_at: Mapped[datetime | None] = mapped_column()
 
     __table_args__ = (Index("ix_messages_due", "state", "next_attempt_at"),
                       Index("ix_messages_origin", "origin", "state"))
@@ -151,3 +160,60 @@ class Attempt(Base):
     error_class: Mapped[str] = mapped_column(String(120))
     error: Mapped[str] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)
+
+
+class Incident(Base):
+    """One dependency's health as every replica sees it: the failure streak, and the incident the owner
+    was alerted about (``opened_at``) until its recovery has held (then the row is deleted)."""
+
+    __tablename__ = "incidents"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)  # "llm", "imap:me", "calendar", "tier:gpt-mini"
+    title: Mapped[str] = mapped_column(String(200), default="")
+    streak: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failures
+    streak_since: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    opened_at: Mapped[datetime | None] = mapped_column()  # the incident is open (or recovering) since
+    since: Mapped[datetime | None] = mapped_column()  # its first failure
+    recovered_at: Mapped[datetime | None] = mapped_column()  # first success of a recovery not yet confirmed
+    late: Mapped[int | None] = mapped_column(Integer)  # messages waiting at ``recovered_at``
+    recovery_told: Mapped[bool] = mapped_column(Boolean, default=False)
+    told_at: Mapped[datetime | None] = mapped_column()  # last alert or reminder delivered
+    reminders: Mapped[int] = mapped_column(Integer, default=0)
+    next_probe_at: Mapped[datetime | None] = mapped_column()
+    silent: Mapped[bool] = mapped_column(Boolean, default=False)  # its cause was told by another incident
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# Outbox states: what became of one message to the owner.
+OUT_PENDING = "pending"
+OUT_SENDING = "sending"
+OUT_SENT = "sent"
+OUT_UNCERTAIN = "uncertain"  # written to Telegram, no answer: never sent again
+OUT_DROPPED = "dropped"  # Telegram refused it (4xx)
+
+
+class Outbox(Base):
+    """A message to the owner (alert, reminder, recovery, dead-letter notice), sent at most once: its
+    ``key`` is unique, and a send that may have arrived is never repeated."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    incident: Mapped[str | None] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=OUT_PENDING)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    ref: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    retold_at: Mapped[datetime | None] = mapped_column()  # an uncertain send was mentioned in a later message
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_outbox_due", "state", "not_before"),)

@@ -6,19 +6,21 @@ import asyncio
 import contextlib
 import hashlib
 import traceback as tb
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, delete, event, exists, func, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import undefer
 
-from recruiter.errors import DependencyUnavailable, RecruiterError
+from recruiter.errors import RecruiterError
 from recruiter.log import scrub
+from recruiter.store.alerts import AlertStore
+from recruiter.store.faults import translated
 from recruiter.store.models import (
     DEAD,
     DONE,
@@ -33,8 +35,10 @@ from recruiter.store.models import (
     Message,
     SideEffect,
     UTCDateTime,
+    aware,
     utcnow,
 )
+from recruiter.store.safe import safe_key, safe_text, safe_value
 
 DUE_STATES = (PENDING, RETRY_WAIT)
 
@@ -59,6 +63,10 @@ class NewMessage:
     source: str | None = None
     origin: str = LIVE  # or "replay:<run id>" (see recruiter.replay)
     skip_reason: str | None = None  # already prefiltered (replay batches): stored as skipped, never claimed
+    # Quarantined: the normal path failed for a reason about this mail (it cannot be parsed, the store
+    # refused its values). Stored dead with this reason and ``detail`` (a traceback), never claimed.
+    quarantine: str | None = None
+    detail: str | None = None
 
 
 class MailboxLock:
@@ -108,10 +116,11 @@ async def _discard(connection: AsyncConnection) -> None:
         await connection.close()
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
+    """An async engine; SQLite gets WAL, a busy timeout (another process holding the write lock longer
+    than that is an outage: DependencyUnavailable) and foreign keys."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -119,7 +128,7 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.close()
 
         return engine
@@ -136,6 +145,7 @@ class Store:
         # SQLite has one writer; serialise our own writers instead of meeting "database is locked".
         self._write_lock = asyncio.Lock() if self.sqlite else None
         self._statements: dict[Any, Any] = {}
+        self.alerts = AlertStore(self)
 
     def _upsert(self, target: Any) -> Any:
         """The dialect's INSERT (with ON CONFLICT) for ``target``; only the dialect in use is imported."""
@@ -146,9 +156,9 @@ class Store:
         return dialect.insert(target)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
+    def from_url(cls, url: str, *, busy_timeout: float = 30.0) -> Store:
         """A Store on a new engine for ``url``."""
-        return cls(make_engine(url))
+        return cls(make_engine(url, busy_timeout=busy_timeout))
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
@@ -156,9 +166,9 @@ class Store:
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
-        """Around every write transaction: our own writers one at a time on SQLite, and a database that
-        cannot be reached raised as DependencyUnavailable."""
-        with _unavailable_as_transient():
+        """Around every write transaction: our own writers one at a time on SQLite; database errors
+        translated (an outage: DependencyUnavailable; values refused: StoreRejected)."""
+        with translated():
             if self._write_lock is None:
                 yield
             else:
@@ -181,7 +191,7 @@ class Store:
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session with the same error translation as ``_tx``."""
-        with _unavailable_as_transient():
+        with translated():
             async with self._sessions() as session:
                 yield session
 
@@ -193,7 +203,7 @@ class Store:
             return MailboxLock(None)
         key = int.from_bytes(hashlib.sha256(f"recruiter-responder:watcher:{mailbox}".encode()).digest()[:8],
                              "big", signed=True)
-        with _unavailable_as_transient():
+        with translated():
             connection = await self.engine.connect()
             try:
                 got = await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
@@ -213,16 +223,22 @@ class Store:
 
     # ---- ingest -------------------------------------------------------------------------------
 
-    async def add_message(self, new: NewMessage) -> int | None:
+    async def add_message(self, new: NewMessage, *, checkpoint: bool = True) -> int | None:
         """Store a mail unless its key is already stored. Returns the new id, or None for a duplicate.
 
-        When the mail came from IMAP, the mailbox checkpoint advances in the same transaction.
+        When the mail came from IMAP (and ``checkpoint``), the mailbox checkpoint advances in the same
+        transaction. A quarantined mail is stored dead, with its reason as a failed attempt.
+        Raises DependencyUnavailable when the store is down, StoreRejected when it refuses the values.
         """
         stmt = self._insert_new(new)
         async with self._tx() as session:
             result = await session.execute(stmt.returning(Message.id))
             new_id = result.scalar_one_or_none()
-            if new.uidvalidity is not None and new.uid is not None:
+            if new_id is not None and new.quarantine is not None:
+                session.add(Attempt(message_id=new_id, stage="ingest", error_class="Quarantined",
+                                    error=safe_text(scrub(new.quarantine), 2000),
+                                    traceback=safe_text(scrub(new.detail or ""), 4000) or None))
+            if checkpoint and new.uidvalidity is not None and new.uid is not None:
                 await self._advance_checkpoint(session, new.mailbox, new.uidvalidity, new.uid)
             return new_id
 
@@ -238,6 +254,12 @@ class Store:
         async with self._read() as session:
             found = await session.execute(select(Message.id).where(Message.key == key))
             return found.first() is not None
+
+    async def last_received(self, mailbox: str) -> datetime | None:
+        """When the newest stored mail of ``mailbox`` was stored (any state), or None."""
+        async with self._read() as session:
+            latest = await session.scalar(select(func.max(Message.received_at)).where(Message.mailbox == mailbox))
+        return None if latest is None else _aware(latest)
 
     async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
         """(uidvalidity, last_uid) of a mailbox, or None before its first start."""
@@ -363,7 +385,8 @@ class Store:
         fields.setdefault("updated_at", utcnow())
         result = await connection.execute(
             self._leased_update(tuple(sorted(fields)), count_attempt),
-            {"_id": message_id, "_owner": owner, **{f"v_{name}": value for name, value in fields.items()}},
+            {"_id": message_id, "_owner": owner, **{f"v_{name}": _column_safe(name, value)
+                                                      for name, value in fields.items()}},
         )
         if getattr(result, "rowcount", 1) != 1:
             raise LeaseLost(f"message {message_id} is no longer leased to {owner}")
@@ -372,7 +395,7 @@ class Store:
             unique = {key: (kind, ref) for key, kind, ref in reversed(effects)}  # the first record of a key wins
             await connection.execute(
                 self._statement("effects", self._effects_insert),
-                [{"key": key, "message_id": message_id, "kind": kind, "ref": ref, "created_at": now}
+                [{"key": key, "message_id": message_id, "kind": kind, "ref": safe_text(ref), "created_at": now}
                  for key, (kind, ref) in unique.items()],
             )
 
@@ -416,8 +439,8 @@ class Store:
         ``progress`` (fields) and ``effects``: what the attempt achieved before it failed, kept."""
         # Error texts outlive the process and reach the CLI, the API and Telegram: no secrets in them
         # (a server may echo a key in its error body, which the exception chain then carries).
-        trace = scrub("".join(tb.format_exception(exc)))[-4000:]
-        error = scrub(f"{type(exc).__name__}: {exc}")[:2000]
+        trace = safe_text(scrub("".join(tb.format_exception(exc)))[-4000:])
+        error = safe_text(scrub(f"{type(exc).__name__}: {exc}")[:2000])
         fields: dict[str, Any] = {
             **(progress or {}),
             "last_error": error,
@@ -429,6 +452,7 @@ class Store:
             fields["next_attempt_at"] = retry_at
         else:
             fields["dead_reason"] = (reason or type(exc).__name__)[:64]
+            fields["dead_noticed_at"] = None
         async with self._core() as connection:
             await self._write_leased(connection, message_id, owner, effects, fields, count_attempt=count_attempt)
             await connection.execute(self._statement("attempt", _attempt_insert), {
@@ -459,7 +483,7 @@ class Store:
                 row.attempts += 1
                 row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
                 if (earlier or 0) + 1 >= max_lost:
-                    row.state, row.dead_reason = DEAD, "worker_lost"
+                    row.state, row.dead_reason, row.dead_noticed_at = DEAD, "worker_lost", None
                     row.last_error = f"the worker died {max_lost} times while processing this message"
                 reaped.append((row.id, row.state))
         return reaped
@@ -477,7 +501,7 @@ class Store:
             connection = await session.connection()
             result = await connection.execute(stmt, [_new_values(new) for new in news])
             ids = {key: message_id for message_id, key in result.all()}
-        return [ids.pop(new.key, None) for new in news]
+        return [ids.pop(safe_key(new.key), None) for new in news]
 
     async def stored_uids(self, mailbox: str, folder: str, uidvalidity: int) -> set[int]:
         """UIDs of ``mailbox``'s ``folder`` already stored under this UIDVALIDITY."""
@@ -603,6 +627,7 @@ class Store:
                 now = utcnow()
                 for row in rows:
                     row.state, row.attempts, row.next_attempt_at, row.dead_reason = PENDING, 0, now, None
+                    row.dead_noticed_at = None
                     row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
             return rows
 
@@ -710,48 +735,38 @@ def _attempt_insert() -> Any:
     return cast(Table, Attempt.__table__).insert()
 
 
-def _aware(value: datetime | str) -> datetime:
-    """An aggregate's datetime as aware UTC (SQLite hands aggregates back as naive text)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+_aware = aware
 
 
 def _new_values(new: NewMessage) -> dict[str, Any]:
-    """The row of a new message: due at the first stage, or finished as skipped when prefiltered."""
+    """The row of a new message: due at the first stage, finished as skipped when prefiltered, or dead
+    when quarantined. Every value is made safe for the store here (recruiter.store.safe)."""
     skipped = new.skip_reason is not None
     now = utcnow()
-    return {
-        "key": new.key, "mailbox": new.mailbox, "raw": new.raw, "size": len(new.raw),
-        "message_id": new.message_id, "subject": new.subject[:2000], "from_addr": new.from_addr[:320],
-        "folder": new.folder, "uidvalidity": new.uidvalidity, "uid": new.uid, "source": new.source,
+    values: dict[str, Any] = {
+        "key": safe_key(new.key), "mailbox": safe_text(new.mailbox, 64), "raw": new.raw, "size": len(new.raw),
+        "message_id": None if new.message_id is None else safe_text(new.message_id, 998),
+        "subject": safe_text(new.subject, 2000), "from_addr": safe_text(new.from_addr, 320),
+        "folder": None if new.folder is None else safe_text(new.folder, 255),
+        "uidvalidity": new.uidvalidity, "uid": new.uid,
+        "source": None if new.source is None else safe_text(new.source, 1024),
         "state": SKIPPED if skipped else PENDING, "stage": FINISHED if skipped else "prefilter",
-        "is_recruiter": False if skipped else None, "skip_reason": new.skip_reason, "attempts": 0,
-        "origin": new.origin, "received_at": now, "next_attempt_at": now, "created_at": now, "updated_at": now,
+        "is_recruiter": False if skipped else None,
+        "skip_reason": None if new.skip_reason is None else safe_text(new.skip_reason, 200), "attempts": 0,
+        "origin": safe_text(new.origin, 64), "received_at": now, "next_attempt_at": now, "created_at": now,
+        "updated_at": now,
     }
+    if new.quarantine is not None:
+        # Dead at the first stage: a redrive parses it again (after a fix, it may get through).
+        values.update(state=DEAD, dead_reason="quarantined", last_error=safe_text(scrub(new.quarantine), 2000))
+    return values
 
 
-@contextmanager
-def _unavailable_as_transient() -> Iterator[None]:
-    """Connection-level database failures become DependencyUnavailable(dependency="db")."""
-    try:
-        yield
-    except DBAPIError as exc:
-        if exc.connection_invalidated or _is_unavailable(exc):
-            raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
-        raise
-    except OSError as exc:
-        raise DependencyUnavailable(f"database unavailable: {type(exc).__name__}", dependency="db") from exc
-
-
-def _is_unavailable(exc: DBAPIError) -> bool:
-    """Connection-level failures, recognised by the driver's exception type, not its text."""
-    orig = getattr(exc, "orig", None)
-    names = {type(orig).__name__, type(getattr(orig, "__cause__", None)).__name__}
-    return bool(
-        names
-        & {
-            "ConnectionDoesNotExistError", "CannotConnectNowError", "ConnectionRefusedError",
-            "InterfaceError", "ConnectionFailureError", "AdminShutdownError", "OSError",
-        }
-    )
+def _column_safe(name: str, value: Any) -> Any:
+    """A value for ``messages.<name>`` made safe (text without NUL or surrogates, cut to the column)."""
+    if isinstance(value, str):
+        length = getattr(cast(Table, Message.__table__).c[name].type, "length", None)
+        return safe_text(value, length)
+    if isinstance(value, dict | list):
+        return safe_value(value)
+    return value
