@@ -345,7 +345,7 @@ def _describe_all(found: Sequence[tuple[int, bytes]], mb: MailboxSettings, uidva
             mail = parse_headers(raw, max_bytes=settings.max_message_bytes)
         except Exception as exc:  # about this mail only: it is stored quarantined, the batch goes on
             out.append(quarantined(raw, exc, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid,
-                                   origin=origin, why="the header block cannot be read"))
+                                   origin=origin, why="the header block cannot be read", reason="unparseable"))
             continue
         new = described(raw, mail, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
         reason = skip_reason(mail, own_addresses=settings.owner_addresses)

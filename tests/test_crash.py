@@ -66,8 +66,11 @@ def start(setup: dict[str, Any]) -> Service:
 
 
 def card_ids(fake_telegram: FakeTelegram) -> Counter[int]:
+    """How many cards each stored message got (messages without buttons — alerts — are not cards)."""
     ids: Counter[int] = Counter()
     for card in fake_telegram.messages():
+        if "reply_markup" not in card:
+            continue
         send = card["reply_markup"]["inline_keyboard"][0][0]["url"]
         ids[int(parse_qs(urlparse(send).query)["m"][0])] += 1
     return ids

@@ -35,7 +35,7 @@ def test_poison_message_is_dead_with_reason_and_others_flow(tmp_path: Path) -> N
     states = {m["subject"]: m["state"] for m in jsonl(recruiter(tmp_path, {}, "messages", "--json").stdout)}
     assert states["Staff SRE role at Acme"] == "done"
     shown = json.loads(recruiter(tmp_path, {}, "dlq", "show", str(dead[0]["id"])).stdout)
-    assert shown["history"][0]["stage"] == "prefilter"
+    assert shown["history"][0]["stage"] == "ingest"  # quarantined as it was stored
     assert shown["history"][0]["error_class"] == "UnparseableMail"
 
 

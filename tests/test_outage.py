@@ -40,7 +40,7 @@ def test_llm_502_burst_then_recovery(
                                                          body=f"Hi, I'm a recruiter with a role (#{i}).\n"))
         wait_for(lambda: alerts(fake_telegram), timeout=60, what="the alert")
         [alert] = alerts(fake_telegram)
-        assert "Triage is failing" in alert
+        assert "The LLM is failing" in alert
         assert "502 Bad Gateway from llama-swap (qwen3-8b)" in alert
         assert "llama-swap" in alert
         wait_for(lambda: len(fake_llm.requests) >= 6, timeout=40, what="probes while paused")

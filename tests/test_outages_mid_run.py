@@ -79,8 +79,10 @@ def test_radicale_stopped_mid_run_waits_at_calendar_then_finishes_once(
     setup["env"].update({
         "CALDAV_URL": radicale.url, "CALDAV_USER": radicale.username, "CALDAV_PASSWORD": radicale.password,
         "CALDAV_CALENDAR": calendar,
-        # Keep the outage well inside the attempt budget: with 0.5 s → 2 s backoff, 10 attempts are ~15 s.
-        "RETRY_BASE_SECONDS": "0.5", "RETRY_MAX_SECONDS": "2", "RETRY_MAX_ATTEMPTS": "30",
+        # An outage does not burn attempts (RETRY_MAX_ATTEMPTS=3 would make the burst dead otherwise); the
+        # paused calendar stage is probed every second.
+        "RETRY_BASE_SECONDS": "0.5", "RETRY_MAX_SECONDS": "2", "RETRY_MAX_ATTEMPTS": "3",
+        "TRIAGE_ALERT_AFTER": "3", "ALERT_PROBE_SECONDS": "1", "ALERT_FLAP_SECONDS": "0",
     })
     service = start(setup)
     try:
@@ -99,23 +101,30 @@ def test_radicale_stopped_mid_run_waits_at_calendar_then_finishes_once(
             rows = stored(setup["env"], setup["cwd"])
             later = [r for r in rows if r["id"] != rows[0]["id"]]
             if len(later) == len(burst) and all(r["state"] == "retry_wait" and r["stage"] == "calendar"
-                                                and r["attempts"] >= 2 for r in later):
+                                                for r in later) and service.events("alert.fired"):
                 return rows
             return None
 
         rows = wait_for(waiting_at_calendar, timeout=30, what="the burst waiting at the calendar stage")
+        time.sleep(5)  # five probes of the paused stage fail meanwhile: still no attempt burned
+        rows = stored(setup["env"], setup["cwd"])
         for row in rows[1:]:
+            assert row["state"] == "retry_wait" and row["stage"] == "calendar", row
             assert "caldav" in (row["last_error"] or "").lower(), row
-            assert row["dead_reason"] is None
+            assert row["dead_reason"] is None and row["attempts"] <= 1, row
         assert not [r for r in rows if r["state"] == "dead"]
-        # Nothing downstream of the calendar happened yet; the drafts (upstream) happened once each.
-        assert len(fake_telegram.messages()) == 1
+        # Nothing downstream of the calendar happened yet (one card, one alert); the drafts (upstream)
+        # happened once each.
+        texts = [m["text"] for m in fake_telegram.messages()]
+        assert len(texts) == 2 and "The calendar is failing" in texts[1], texts
         assert len(_drafts_per_original(dovecot, user)) == 1 + len(burst)
         assert service.proc.poll() is None
 
         radicale.start()
         rows = wait_for(lambda: finished(setup, 1 + len(burst)), timeout=40, what="every mail after Radicale is back")
         assert service.proc.poll() is None, _tail(service)
+        wait_for(lambda: any("The calendar recovered" in m["text"] for m in fake_telegram.messages()),
+                 what="the one recovery message")
     finally:
         code = service.stop()
         print(_tail(service))  # shown by pytest when the test fails
@@ -133,7 +142,7 @@ def test_radicale_stopped_mid_run_waits_at_calendar_then_finishes_once(
     assert len(drafts) == 1 + len(burst) and set(drafts.values()) == {1}
     cards = card_ids(fake_telegram)
     assert sorted(cards) == sorted(r["id"] for r in rows) and set(cards.values()) == {1}
-    assert len(fake_telegram.messages()) == 1 + len(burst)  # no alert or other message either
+    assert len(fake_telegram.messages()) == 1 + len(burst) + 2  # the cards, one alert and one recovery message
     assert all("\\Seen" not in flags for _, flags, _ in dovecot.messages(user.user))
 
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from recruiter.errors import DependencyUnavailable, PermanentError, TransientError
+from recruiter.errors import DependencyUnavailable, MaybeDone, PermanentError, TransientError
 from recruiter.links import card_links
 from recruiter.notify.card import render_card
 from recruiter.notify.telegram import Button, Notifier, StdoutNotifier, TelegramNotifier
@@ -97,18 +97,25 @@ async def test_outage_during_start_is_dependency_unavailable(fake_telegram: Fake
         await notifier.aclose()
 
 
-async def test_timeout_and_dropped_connection_are_dependency_unavailable(fake_telegram: FakeTelegram) -> None:
+async def test_no_answer_after_the_request_was_written_is_maybe_done(fake_telegram: FakeTelegram) -> None:
+    """A read timeout or a connection closed before the answer: Telegram may have acted (here it did)."""
     notifier = _notifier(fake_telegram, timeout=0.5)
     try:
         await notifier.start()
-        fake_telegram.script(FakeTelegram.Delay(2))
-        with pytest.raises(DependencyUnavailable):
-            await notifier.send_text("slow")
+        fake_telegram.script(FakeTelegram.Late(2))
+        with pytest.raises(MaybeDone) as late:
+            await notifier.send_text("delivered, answered late")
+        fake_telegram.script(FakeTelegram.ActThenDrop())
+        with pytest.raises(MaybeDone) as dropped:
+            await notifier.send_card("delivered, never answered", BUTTONS)
         fake_telegram.script(FakeTelegram.Drop())
-        with pytest.raises(DependencyUnavailable):
+        with pytest.raises(MaybeDone):  # closed before it acted: from here the two cannot be told apart
             await notifier.send_text("dropped")
     finally:
         await notifier.aclose()
+    assert not isinstance(late.value, TransientError) and late.value.dependency == "telegram"
+    assert "no answer came" in str(dropped.value)
+    assert [m["text"] for m in fake_telegram.messages()] == ["delivered, answered late", "delivered, never answered"]
 
 
 async def test_refused_connection_is_dependency_unavailable() -> None:

@@ -190,19 +190,25 @@ async def test_mail_told_of_in_a_search_answer_is_not_left_for_the_idle_renewal(
         await stop(task)
 
 
-async def test_after_a_uidvalidity_change_only_recent_unread_and_new_mail_is_taken(
+async def test_after_a_uidvalidity_change_mail_since_the_last_stored_one_is_taken_once(
     dovecot: Dovecot, imap_user: ImapUser, store: Store
 ) -> None:
-    dovecot.append(imap_user.user, make_mail(subject="unread from before"))
-    dovecot.append(imap_user.user, make_mail(subject="read long ago"), flags=("\\Seen",))
-    dovecot.append(imap_user.user, make_mail(subject="read yesterday"), flags=("\\Seen",))
-    await store.set_checkpoint("me", 1, 40)  # UIDs of an older UIDVALIDITY: they mean nothing now
     task = await start(Watcher(mailbox(imap_user), store))
     try:
-        await eventually(lambda: _has(store, "unread from before"))
+        dovecot.append(imap_user.user, make_mail(subject="stored before"))
+        await eventually(lambda: _has(store, "stored before"))
+    finally:
+        await stop(task)
+    dovecot.append(imap_user.user, make_mail(subject="unread between"))
+    dovecot.append(imap_user.user, make_mail(subject="read between"), flags=("\\Seen",))
+    await store.set_checkpoint("me", 1, 40)  # an older UIDVALIDITY: its UIDs mean nothing now
+    task = await start(Watcher(mailbox(imap_user), store))
+    try:
+        await eventually(lambda: _has(store, "read between"))
         dovecot.append(imap_user.user, make_mail(subject="new after the change"))
         await eventually(lambda: _has(store, "new after the change"))
-        assert sorted(await subjects(store)) == ["new after the change", "unread from before"]
+        assert sorted(await subjects(store)) == ["new after the change", "read between", "stored before",
+                                                 "unread between"]
     finally:
         await stop(task)
 

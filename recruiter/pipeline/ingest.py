@@ -51,7 +51,7 @@ def describe(
         mail = parse_headers(raw)
     except Exception as exc:  # whatever the parser does with these bytes, it is about this mail only
         return quarantined(raw, exc, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid,
-                           source=source, why="the header block cannot be read")
+                           source=source, why="the header block cannot be read", reason="unparseable")
     return described(raw, mail, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid, source=source)
 
 
@@ -82,6 +82,7 @@ def quarantined(
     uid: int | None = None,
     source: str | None = None,
     why: str,
+    reason: str = "quarantined",
     origin: str | None = None,
 ) -> NewMessage:
     """The quarantine row of ``raw``: keyed by its hash, stored dead with ``why``, the error and its
@@ -92,7 +93,7 @@ def quarantined(
         source=source, subject=crude.get(b"subject", b"").decode("utf-8", "replace").strip(),
         from_addr=crude.get(b"from", b"").decode("utf-8", "replace").strip(),
         quarantine=f"{why}: {type(exc).__name__}: {_short(exc)}",
-        detail="".join(traceback.format_exception(exc))[-4000:],
+        detail="".join(traceback.format_exception(exc))[-4000:], dead_reason=reason, error_class=type(exc).__name__,
     )
     return replace(new, origin=origin) if origin is not None else new
 
@@ -113,7 +114,7 @@ async def store_new(store: Store, new: NewMessage, *, checkpoint: bool = True) -
                   error=_short(exc))
         fallback = quarantined(new.raw, exc, mailbox=new.mailbox, folder=new.folder, uidvalidity=new.uidvalidity,
                                uid=new.uid, source=new.source, origin=new.origin,
-                               why="the store refused this mail")
+                               why="the store refused this mail", reason="store_rejected")
     try:
         return await store.add_message(fallback, checkpoint=checkpoint)
     except TransientError:
@@ -123,6 +124,7 @@ async def store_new(store: Store, new: NewMessage, *, checkpoint: bool = True) -
                   error=_short(exc))
         minimal = NewMessage(key=fallback.key, mailbox=new.mailbox, raw=b"", folder=new.folder,
                              uidvalidity=new.uidvalidity, uid=new.uid, source=new.source, origin=new.origin,
+                             dead_reason="store_rejected", error_class=type(exc).__name__,
                              quarantine=f"the store refused this mail and its quarantine row: "
                                         f"{type(exc).__name__}: {_short(exc)} (the mail is still on the server"
                                         f"{f', UID {new.uid}' if new.uid is not None else ''})")

@@ -144,8 +144,9 @@ async def _guarded(deps: Deps, key: str, call: Callable[[], Awaitable[T]]) -> T:
     if incidents is None:
         return await call()
     if incidents.paused(key) and not await incidents.probe_due(key):
-        raise Postponed(f"{key} is failing: waiting for the next probe", delay=_probe_delay(incidents, key),
-                        dependency=key)
+        view = incidents.view(key)
+        why = f"{view.title} is failing ({view.last_error})" if view is not None else f"{key} is failing"
+        raise Postponed(f"{why}; waiting for the next probe", delay=_probe_delay(incidents, key), dependency=key)
     try:
         result = await call()
     except Postponed:

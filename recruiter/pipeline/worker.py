@@ -211,7 +211,7 @@ class Worker:
             raise
         except Postponed as exc:
             bound.info("stage.postponed", stage=stage, seconds=round(exc.delay, 1), reason=str(exc))
-            await self._postpone(message_id, exc.delay, job)
+            await self._postpone(message_id, exc.delay, job, f"waiting: {exc}")
         except PermanentError as exc:
             bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
             await self._fail(message_id, stage, exc, None, job, reason=exc.reason)
@@ -267,10 +267,10 @@ class Worker:
     # A failure, a pause or a shutdown also writes the progress the job has not written yet (a triage
     # verdict, a recorded draft or event): the next attempt starts where this one stopped.
 
-    async def _postpone(self, message_id: int, delay: float, job: Job | None) -> None:
+    async def _postpone(self, message_id: int, delay: float, job: Job | None, reason: str) -> None:
         try:
             await self.deps.store.postpone(message_id, self.owner, utcnow() + timedelta(seconds=delay),
-                                           effects=_effects(job), **_progress(job))
+                                           effects=_effects(job), **{**_progress(job), "last_error": reason[:2000]})
         except (LeaseLost, TransientError) as exc:
             log.warning("worker.cannot_postpone", message=message_id, error=str(exc))
         except Exception:  # the lease expires and the message comes back on its own

@@ -67,6 +67,8 @@ class NewMessage:
     # refused its values). Stored dead with this reason and ``detail`` (a traceback), never claimed.
     quarantine: str | None = None
     detail: str | None = None
+    dead_reason: str = "quarantined"  # the DLQ's reason for a quarantined mail: unparseable, store_rejected, …
+    error_class: str = "Quarantined"  # the class of the error that quarantined it
 
 
 class MailboxLock:
@@ -235,7 +237,7 @@ class Store:
             result = await session.execute(stmt.returning(Message.id))
             new_id = result.scalar_one_or_none()
             if new_id is not None and new.quarantine is not None:
-                session.add(Attempt(message_id=new_id, stage="ingest", error_class="Quarantined",
+                session.add(Attempt(message_id=new_id, stage="ingest", error_class=safe_text(new.error_class, 120),
                                     error=safe_text(scrub(new.quarantine), 2000),
                                     traceback=safe_text(scrub(new.detail or ""), 4000) or None))
             if checkpoint and new.uidvalidity is not None and new.uid is not None:
@@ -256,9 +258,13 @@ class Store:
             return found.first() is not None
 
     async def last_received(self, mailbox: str) -> datetime | None:
-        """When the newest stored mail of ``mailbox`` was stored (any state), or None."""
+        """When the newest stored mail of ``mailbox`` was stored (any state); without one, when its checkpoint
+        was last written (the watcher looked then); None before its first start."""
         async with self._read() as session:
             latest = await session.scalar(select(func.max(Message.received_at)).where(Message.mailbox == mailbox))
+            if latest is None:
+                latest = await session.scalar(select(MailboxCheckpoint.updated_at)
+                                              .where(MailboxCheckpoint.mailbox == mailbox))
         return None if latest is None else _aware(latest)
 
     async def checkpoint(self, mailbox: str) -> tuple[int, int] | None:
@@ -681,6 +687,20 @@ class Store:
             return 0, 0.0
         return int(count), max(0.0, (utcnow() - _aware(oldest)).total_seconds())
 
+    async def dead_by_reason(self) -> dict[str, int]:
+        """Dead messages per reason (``unparseable``, ``store_rejected``, ``max_attempts``, …)."""
+        async with self._read() as session:
+            rows = await session.execute(select(Message.dead_reason, func.count()).where(Message.state == DEAD)
+                                         .group_by(Message.dead_reason))
+            return {str(reason or "unknown"): int(count) for reason, count in rows.all()}
+
+    async def quarantined_count(self) -> int:
+        """Mails stored quarantined at ingest and still dead."""
+        async with self._read() as session:
+            return int(await session.scalar(
+                select(func.count(func.distinct(Attempt.message_id))).join(Message, Message.id == Attempt.message_id)
+                .where(Attempt.stage == "ingest", Message.state == DEAD)) or 0)
+
     async def counts_by_state(self) -> dict[str, int]:
         """How many messages are in each state."""
         async with self._read() as session:
@@ -758,7 +778,8 @@ def _new_values(new: NewMessage) -> dict[str, Any]:
     }
     if new.quarantine is not None:
         # Dead at the first stage: a redrive parses it again (after a fix, it may get through).
-        values.update(state=DEAD, dead_reason="quarantined", last_error=safe_text(scrub(new.quarantine), 2000))
+        values.update(state=DEAD, dead_reason=safe_text(new.dead_reason, 64),
+                      last_error=safe_text(scrub(new.quarantine), 2000))
     return values
 
 

@@ -116,7 +116,23 @@ class Drop:
     method: str | None = None
 
 
-Scripted = Status | Delay | Drop
+@dataclass(frozen=True)
+class Late:
+    """Act on the next matching call (the message is delivered), then answer only after ``seconds``: the
+    client has given up by then (a slow network, a proxy) though Telegram did what it was asked."""
+
+    seconds: float
+    method: str | None = None
+
+
+@dataclass(frozen=True)
+class ActThenDrop:
+    """Act on the next matching call, then close the connection without answering."""
+
+    method: str | None = None
+
+
+Scripted = Status | Delay | Drop | Late | ActThenDrop
 
 
 class FakeTelegram:
@@ -125,6 +141,8 @@ class FakeTelegram:
     Status = Status
     Delay = Delay
     Drop = Drop
+    Late = Late
+    ActThenDrop = ActThenDrop
 
     def __init__(self) -> None:
         self.token = TOKEN
@@ -348,6 +366,12 @@ class _Handler(BaseHTTPRequestHandler):
                 payload["parameters"] = exc.parameters
             self._answer(exc.status, payload)
             return
+        if isinstance(scripted, ActThenDrop):
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if isinstance(scripted, Late):
+            time.sleep(scripted.seconds)
         self._answer(200, {"ok": True, "result": result})
 
 
