@@ -30,6 +30,7 @@ from recruiter.errors import RecruiterError, TransientError
 from recruiter.health import Incidents
 from recruiter.llm.client import LLM
 from recruiter.mail.watcher import Watcher
+from recruiter.notify.telegram import html_to_plain
 from recruiter.store.repo import Store
 from recruiter.views import message_detail, message_json
 
@@ -58,9 +59,24 @@ async def store_status(store: Store) -> dict[str, Any]:
     activity = await store.activity()
     return {
         "queue": counts,
-        "dlq": {"size": dlq_size, "oldest_age_seconds": round(oldest, 1)},
+        "dlq": {"size": dlq_size, "oldest_age_seconds": round(oldest, 1), "by_reason": await store.dead_by_reason(),
+                "quarantined": await store.quarantined_count()},
         "last_mail": {name: at.isoformat() for name, at in activity["last_mail"].items()},
         "last_triage_at": activity["last_triage"].isoformat() if activity["last_triage"] else None,
+        "maybe_delivered": await maybe_delivered(store),
+    }
+
+
+async def maybe_delivered(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Cards and messages to the owner that may not have arrived (written, no answer): never sent again."""
+    cards = await store.alerts.uncertain_cards(untold_only=False, limit=100)
+    alerts = await store.alerts.uncertain(untold_only=False, limit=100)
+    return {
+        "cards": [{"id": m.id, "subject": m.subject, "from": m.from_addr, "mailbox": m.mailbox,
+                   "at": m.updated_at.isoformat() if m.updated_at else None} for m in cards],
+        "messages": [{"id": a.id, "kind": a.kind, "incident": a.incident, "text": html_to_plain(a.text)[:300],
+                      "at": a.created_at.isoformat() if a.created_at else None,
+                      "told_later": a.retold_at is not None} for a in alerts],
     }
 
 
@@ -70,7 +86,7 @@ async def service_status(
     """The whole picture of a running service, as `recruiter status` shows it."""
     from recruiter.web import readiness  # web imports this module
 
-    ready = await readiness(store, watchers, stale_seconds)
+    ready = await readiness(store, watchers, stale_seconds, incidents)
     report: dict[str, Any] = {"ready": ready["ready"], "checks": ready["checks"]}
     try:
         report.update(await store_status(store))
@@ -94,6 +110,7 @@ async def service_status(
     # opened_at is monotonic clock time: meaningless outside the process, so it is left out.
     report["breakers"] = [{k: v for k, v in tier.items() if k != "opened_at"} for tier in llm.status()]
     if snap is not None:
+        report["incidents"] = [{**i, "since": _iso(i["since"])} for i in snap["incidents"]]
         report["triage"] = {
             "consecutive_failures": snap["consecutive_failures"],
             "paused": snap["triage_paused"],

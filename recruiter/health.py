@@ -190,6 +190,11 @@ class Incidents:
         """This process's last view of ``key`` (None: no failure on record)."""
         return self._views.get(key)
 
+    @property
+    def store_failing(self) -> bool:
+        """True while writes to the store fail (this process saw it)."""
+        return self._store_since is not None
+
     def paused(self, key: str) -> bool:
         """True while ``key``'s incident is open: its stage waits, except one probe per ``probe_seconds``."""
         if key == STORE:
@@ -492,7 +497,14 @@ class Incidents:
         except Exception:
             log.exception("alert.tick_failed")
             return
-        if self._store_since is not None or self._to_record:
+        if self._store_since is not None:
+            try:
+                await self.store.ping_write()  # reads work through a lock or a read-only fail-over: write
+            except TransientError as exc:
+                await self._store_failing(exc)
+                return
+            await self.store_ok()
+        elif self._to_record:
             await self.store_ok()
         await self._flush(look=True)
 

@@ -153,6 +153,7 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
         flap_seconds=settings.alert_flap_seconds, imap_alert_after=settings.imap_alert_after_seconds,
         waiting=store.count_waiting, probe_seconds=settings.alert_probe_seconds,
         store_alert_after=settings.db_alert_after_seconds, llm_tiers=[t.tier for t in settings.llm_tiers],
+        dead_gather_seconds=settings.dead_notice_seconds,
     )
     runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts, deps.incidents, alert_notifier)
     try:
@@ -211,7 +212,13 @@ async def _serve(settings: Settings, shutdown_grace: float) -> int:
     async def imap_state(mailbox: str, connected: bool, error: str | None) -> None:
         await incidents.imap_state(mailbox, connected=connected, error=error)
 
-    watchers = [Watcher(mb, runtime.store, on_stored=runtime.worker.wake, on_state=imap_state,
+    async def store_state(error: str | None) -> None:
+        if error is None:
+            await incidents.store_ok()
+        else:
+            await incidents.store_failed(error)
+
+    watchers = [Watcher(mb, runtime.store, on_stored=runtime.worker.wake, on_state=imap_state, on_store=store_state,
                         timeout=settings.imap_timeout, renew_seconds=settings.idle_renew_seconds,
                         standby_poll=min(5.0, settings.lease_seconds))
                 for mb in settings.mailboxes]

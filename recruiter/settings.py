@@ -112,6 +112,7 @@ class Settings:
     poll_seconds: float = 5.0
     db_busy_timeout: float = 30.0
     db_alert_after_seconds: float = 60.0
+    dead_notice_seconds: float = 60.0
     http_host: str = "0.0.0.0"  # noqa: S104 — a container's port is reached through its Service
     http_port: int = 8080
     api_url: str = "http://127.0.0.1:8080"
@@ -364,6 +365,7 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         poll_seconds=env.number("POLL_SECONDS", 5.0, minimum=0.05),
         db_busy_timeout=env.number("DB_BUSY_TIMEOUT_SECONDS", 30.0, minimum=0.1),
         db_alert_after_seconds=env.number("DB_ALERT_AFTER_SECONDS", 60.0, minimum=0),
+        dead_notice_seconds=env.number("DEAD_NOTICE_SECONDS", 60.0, minimum=1),
         http_host=env.text("HTTP_HOST", "0.0.0.0"),  # noqa: S104
         http_port=env.integer("HTTP_PORT", 8080, minimum=0),
         api_url=env.url("RECRUITER_API_URL", f"http://127.0.0.1:{env.integer('HTTP_PORT', 8080, minimum=0)}"),

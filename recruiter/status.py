@@ -91,7 +91,27 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         console.print(table)
     dlq = report.get("dlq")
     if dlq is not None:
-        console.print(f"dead-letter queue: {dlq['size']} message(s), oldest {dlq['oldest_age_seconds']:.0f} s")
+        reasons = ", ".join(f"{reason} {count}" for reason, count in sorted((dlq.get("by_reason") or {}).items()))
+        console.print(f"dead-letter queue: {dlq['size']} message(s), oldest {dlq['oldest_age_seconds']:.0f} s"
+                      + (f" ({reasons}; quarantined at ingest: {dlq.get('quarantined', 0)})" if reasons else ""))
+    incidents = report.get("incidents")
+    if incidents:
+        table = Table("incident", "since", "state", "last error", title="Open incidents")
+        for incident in incidents:
+            state = "recovering" if incident.get("recovering") else ("open (cause told elsewhere)"
+                                                                    if incident.get("silent") else "open")
+            table.add_row(incident.get("title") or incident.get("key", ""), incident.get("since") or "?",
+                          f"[red]{state}[/]", (incident.get("last_error") or "")[:60])
+        console.print(table)
+    maybe = report.get("maybe_delivered") or {}
+    if maybe.get("cards") or maybe.get("messages"):
+        table = Table("what", "subject / text", "from", "at", title="May not have arrived (never sent again)")
+        for card in maybe.get("cards", []):
+            table.add_row(f"card #{card['id']}", (card.get("subject") or "")[:50], (card.get("from") or "")[:40],
+                          card.get("at") or "")
+        for message in maybe.get("messages", []):
+            table.add_row(message.get("kind", ""), (message.get("text") or "")[:50], "", message.get("at") or "")
+        console.print(table)
     breakers = report.get("breakers")
     if breakers:
         table = Table("tier", "model", "breaker", "failures", "last error", title="LLM tiers")

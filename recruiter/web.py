@@ -43,12 +43,18 @@ def watcher_state(watcher: Watcher, stale_seconds: float, now: float) -> dict[st
     }
 
 
-async def readiness(store: Store, watchers: Sequence[Watcher], stale_seconds: float) -> dict[str, Any]:
-    """Each dependency and its state; ``ready`` only when all are fine."""
+async def readiness(store: Store, watchers: Sequence[Watcher], stale_seconds: float,
+                    incidents: Incidents | None = None) -> dict[str, Any]:
+    """Each dependency and its state; ``ready`` only when all are fine. The store is not ready while its
+    writes fail (a lock held past the busy timeout, a read-only fail-over), even if it answers reads."""
     checks: dict[str, Any] = {}
     try:
         await store.ping()
-        checks["store"] = {"ok": True}
+        if incidents is not None and incidents.store_failing:
+            snap: dict[str, Any] = next((i for i in incidents.snapshot()["incidents"] if i["key"] == "store"), {})
+            checks["store"] = {"ok": False, "error": f"writes fail: {snap.get('last_error')}"}
+        else:
+            checks["store"] = {"ok": True}
     except RecruiterError as exc:
         checks["store"] = {"ok": False, "error": str(exc)}
     now = time.monotonic()
@@ -65,11 +71,20 @@ async def metrics_text(store: Store, watchers: Sequence[Watcher], llm: LLM, inci
         by_state.labels(state).set(count)
     dlq_size, oldest = await store.dlq_stats()
     Gauge("recruiter_dlq_size", "Messages in the dead-letter queue.", registry=registry).set(dlq_size)
+    by_reason = Gauge("recruiter_dlq_messages", "Dead messages by reason.", ["reason"], registry=registry)
+    for reason, count in (await store.dead_by_reason()).items():
+        by_reason.labels(reason).set(count)
+    Gauge("recruiter_quarantined_messages", "Mails stored quarantined at ingest (unreadable, or refused by the "
+          "store) and still dead.", registry=registry).set(await store.quarantined_count())
     Gauge("recruiter_dlq_oldest_age_seconds", "Age of the oldest dead letter (0 when empty).",
           registry=registry).set(oldest)
     failures = incidents.snapshot()["consecutive_failures"] if incidents is not None else 0
     Gauge("recruiter_triage_consecutive_failures", "Consecutive transient LLM failures.",
           registry=registry).set(failures)
+    open_incidents = Gauge("recruiter_incident_open", "1 while an incident is open (the owner was alerted), by key.",
+                           ["key"], registry=registry)
+    for incident in (incidents.snapshot()["incidents"] if incidents is not None else []):
+        open_incidents.labels(incident["key"]).set(1)
     connected = Gauge("recruiter_imap_connected", "1 when the mailbox watcher is connected.", ["mailbox"],
                       registry=registry)
     silent = Gauge("recruiter_imap_seconds_since_last_line", "Seconds since the IMAP server last spoke.",
@@ -193,7 +208,7 @@ def make_app(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
-        report = await readiness(store, watchers, stale_seconds)
+        report = await readiness(store, watchers, stale_seconds, incidents)
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
     @app.get("/metrics")

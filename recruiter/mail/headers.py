@@ -21,6 +21,7 @@ _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an 8-bit byte the parser kept as a surrogate escape
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CHARSET_ALIASES = {"utf8": "utf-8", "unicode-1-1-utf-8": "utf-8", "x-unknown": "utf-8", "unknown-8bit": "utf-8",
                     "iso-8859-8-i": "iso-8859-8", "ks_c_5601-1987": "cp949", "gb2312": "gb18030",
                     "gbk": "gb18030", "x-sjis": "shift_jis", "ascii": "utf-8", "us-ascii": "utf-8"}
@@ -28,7 +29,12 @@ _CHARSET_ALIASES = {"utf8": "utf-8", "unicode-1-1-utf-8": "utf-8", "x-unknown": 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
     """``data`` as text: the declared charset if it decodes cleanly, else UTF-8, else the declared
-    charset (or Windows-1252) with replacement characters. Never raises."""
+    charset (or Windows-1252) with replacement characters. Never raises, and never returns a lone
+    surrogate (utf-7 and unicode-escape can decode to one; no encoder takes it): each becomes U+FFFD."""
+    return _without_surrogates(_decode_bytes(data, charset))
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
     declared = _codec_name(charset)
     for candidate in (declared, "utf-8"):
         if candidate is None:
@@ -41,6 +47,10 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
         return data.decode(declared or "cp1252", errors="replace")
     except (UnicodeError, LookupError, ValueError, TypeError):
         return data.decode("cp1252", errors="replace")
+
+
+def _without_surrogates(text: str) -> str:
+    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
 
 
 def _codec_name(charset: str | None) -> str | None:

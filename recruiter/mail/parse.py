@@ -53,7 +53,10 @@ class _RawHeaders(Compat32):
             value = _FOLDS.sub("", value)
         if _SIMPLE_MIME_VALUE.fullmatch(value) and "=?" not in value:
             return value
-        return str(_DEFAULT_POLICY.header_factory(name, value))
+        try:
+            return str(_DEFAULT_POLICY.header_factory(name, value))
+        except Exception:  # e.g. RecursionError on thousands of nested comments: the value as it is
+            return value
 
 
 _POLICY = _RawHeaders()

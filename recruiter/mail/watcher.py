@@ -50,6 +50,8 @@ class Watcher:
         *,
         on_stored: Callable[[], None] = lambda: None,
         on_state: Callable[[str, bool, str | None], Awaitable[None]] | None = None,
+        on_store: Callable[[str | None], Awaitable[None]] | None = None,
+        lock_check_seconds: float = 10.0,
         timeout: float = 30.0,
         renew_seconds: float = 25 * 60,
         standby_poll: float = 5.0,
@@ -58,6 +60,8 @@ class Watcher:
         self.store = store
         self.on_stored = on_stored
         self.on_state = on_state
+        self.on_store = on_store  # the store took a write (None) or failed (the error)
+        self.lock_check_seconds = lock_check_seconds
         self.timeout = timeout
         self.renew_seconds = renew_seconds
         self.connected = False
@@ -77,6 +81,7 @@ class Watcher:
         self.progress_at = time.monotonic()
         self.failing_uid: int | None = None
         self.error_class: str | None = None
+        self.lock_lost = False
         self.log = log.bind(mailbox=mb.name)
 
     def stalled(self, now: float, after: float) -> tuple[int, str] | None:
@@ -121,6 +126,8 @@ class Watcher:
                 self.error_class = type(exc).__name__
                 imap_fault = getattr(exc, "dependency", "") != "db"  # the store, not the mailbox, failed
                 self.log.warning("imap.disconnected", error=str(exc))
+                if not imap_fault:
+                    await self._store_health(str(exc))
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.error_class = type(exc).__name__
@@ -159,6 +166,24 @@ class Watcher:
     def _heard(self) -> None:
         self.last_heard = time.monotonic()
 
+    async def _store_health(self, error: str | None) -> None:
+        if self.on_store is not None:
+            try:
+                await self.on_store(error)
+            except Exception:
+                self.log.exception("imap.report_failed")
+
+    async def _watch_lock(self, lock: MailboxLock, lost: asyncio.Event) -> None:
+        """End the session when the connection holding the watcher lock dies (a fail-over, a terminated
+        backend): another replica may hold the lock by then, and a watcher without it must not go on."""
+        while not lost.is_set():
+            await asyncio.sleep(self.lock_check_seconds)
+            if not await lock.alive():
+                self.log.warning("imap.lock_lost", note="the database connection holding the watcher lock died")
+                self.lock_lost = True
+                lost.set()
+                return
+
     async def _session(self, lock: MailboxLock) -> None:
         lost = asyncio.Event()
 
@@ -167,6 +192,8 @@ class Watcher:
 
         client = await imap.connect(self.mb, timeout=self.timeout, conn_lost=on_lost)
         polite = True
+        self.lock_lost = False
+        watchdog = asyncio.create_task(self._watch_lock(lock, lost)) if lock.connection is not None else None
         try:
             with imap.guard(self.mb.name, "session"):
                 selected = await imap.select(client, self.mb.name, self.mb.folder)
@@ -184,13 +211,19 @@ class Watcher:
                     if await self._idle_once(client, lost):
                         await self._catch_up_fully(client, None)
                     if not await lock.alive():
-                        raise ConnectionLost(f"IMAP {self.mb.name}: lost the watcher lock (database connection)")
-        except ConnectionLost:
+                        raise ConnectionLost(f"IMAP {self.mb.name}: lost the watcher lock (database connection)",
+                                             dependency="db")
+        except ConnectionLost as exc:
             polite = False  # a LOGOUT now would only wait for its timeout
+            if self.lock_lost:
+                raise ConnectionLost(f"IMAP {self.mb.name}: lost the watcher lock (database connection)",
+                                     dependency="db") from exc
             raise
         finally:
+            if watchdog is not None:
+                watchdog.cancel()
             self.connected = False
-            await imap.close(client, polite=polite and not lost.is_set())
+            await imap.close(client, polite=polite and not lost.is_set() and not self.lock_lost)
 
     async def _idle_once(self, client: aioimaplib.IMAP4, lost: asyncio.Event) -> bool:
         """One IDLE round; True when new mail was announced (or the round was renewed)."""
@@ -379,6 +412,8 @@ class Watcher:
                           message=message_id, quarantined=new.quarantine is not None or None)
             stored += message_id is not None
         self.failing_uid = None
+        if stored:
+            await self._store_health(None)
         missing = [u for u in uids if u not in raws]
         if missing and checkpoint:
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, max(uids))

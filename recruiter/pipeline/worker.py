@@ -89,7 +89,8 @@ class Worker:
                     try:
                         rows = await self._claim(free, reap=False)  # the reaper task looks for expired leases
                         outage = 0.0
-                        await self._store_ok()
+                        if rows:  # the leases were written: the store takes writes
+                            await self._store_ok()
                     except Exception as exc:
                         # The store is unreachable, locked or read-only (or the claim met something else):
                         # keep the service up, tell the owner after a while, and look again soon.

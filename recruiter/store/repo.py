@@ -223,6 +223,12 @@ class Store:
         async with self._tx() as session:
             await session.execute(select(1))
 
+    async def ping_write(self) -> None:
+        """Raise DependencyUnavailable unless the database takes a write: an UPDATE of no row still needs
+        the write lock on SQLite and is refused in a read-only transaction on PostgreSQL."""
+        async with self._core() as connection:
+            await connection.execute(text("UPDATE mailbox_checkpoints SET last_uid = last_uid WHERE 1 = 0"))
+
     # ---- ingest -------------------------------------------------------------------------------
 
     async def add_message(self, new: NewMessage, *, checkpoint: bool = True) -> int | None:
