@@ -68,6 +68,17 @@ async def _admin(sql: str, *args: object) -> Any:
         await conn.close()
 
 
+def admin(sql: str, *args: object) -> Any:
+    """Run one statement as the superuser in the ``postgres`` database; its first value."""
+    return _run_in_thread(lambda: _admin(sql, *args))
+
+
+def terminate_sessions(database: str) -> int:
+    """End every session connected to ``database`` (as a fail-over or an operator would); how many."""
+    return int(admin("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                     " WHERE datname = $1 AND pid <> pg_backend_pid()", database) or 0)
+
+
 def create_database(name: str) -> None:
     """Create an empty database ``name`` (raises PostgresUnavailable if PostgreSQL is down)."""
     _run_in_thread(lambda: _admin(f'CREATE DATABASE "{name}"'))
@@ -104,6 +115,25 @@ def pg_url() -> Iterator[str]:
         yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
     finally:
         drop_database(name)
+
+
+@pytest.fixture
+def pg_app_url() -> Iterator[str]:
+    """A new database owned by a new role without superuser rights (limits such as CONNECTION LIMIT apply
+    to it), as ``postgresql+asyncpg://rr_app_<hex>@127.0.0.1:5432/rr_<hex>`` (trust authentication)."""
+    token = secrets.token_hex(6)
+    name, role = f"rr_{token}", f"rr_app_{token}"
+    try:
+        admin(f'CREATE ROLE "{role}" LOGIN')
+        admin(f'CREATE DATABASE "{name}" OWNER "{role}"')
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield f"postgresql+asyncpg://{role}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        admin(f'ALTER ROLE "{role}" CONNECTION LIMIT -1')
+        drop_database(name)
+        admin(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
