@@ -282,6 +282,17 @@ class Dovecot:
         if result.returncode not in (0, 68):  # 68 = EX_NOUSER: "no users kicked"
             raise DovecotError(f"doveadm kick {user} exited {result.returncode}: {result.stderr.strip()}")
 
+    def set_uidvalidity(self, user: str, value: int, folder: str = "INBOX") -> None:
+        """Give ``folder`` a new UIDVALIDITY (``doveadm mailbox update --uid-validity``), as a server
+        restored from a backup or a migrated mailbox would: every UID the client knew means nothing now."""
+        result = subprocess.run(
+            [find_binary("doveadm"), "-c", str(self.config), "mailbox", "update", "-u", user,
+             "--uid-validity", str(value), folder],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        if result.returncode != 0:
+            raise DovecotError(f"doveadm mailbox update exited {result.returncode}: {result.stderr.strip()}")
+
     def log_tail(self, lines: int = 30) -> str:
         """The end of Dovecot's log, for error messages."""
         try:
