@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email
+import email.policy
 import html
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any, TypeVar
 
 import structlog
@@ -54,11 +57,13 @@ HANDLED_TITLES = {
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the page says: an HTTP status, a short title and one paragraph."""
+    """What the page says: an HTTP status, a short title, one paragraph and, after a send, the text that
+    went out."""
 
     status: int
     title: str
     detail: str
+    sent_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,12 @@ class Actions:
         bound = log.bind(message_id=row.id, key=row.key, action=action)
         done = await self.store.effect(f"{row.key}:handled")
         if done is not None:
-            return self._already(done, row)
+            return self._already(done, row, await self._intent(row))
         claim = await self._claim(row, action)
         if claim is None:
             done = await self.store.effect(f"{row.key}:handled")
             if done is not None:
-                return self._already(done, row)
+                return self._already(done, row, await self._intent(row))
             return Outcome(409, "In progress", "This action is being carried out right now. "
                                                "Open the link again in a few minutes to see the result.")
         renewer = asyncio.create_task(self._renew(row.key, claim), name=f"claim:{row.id}")
@@ -120,6 +125,11 @@ class Actions:
             raise
         renewer.cancel()
         return outcome
+
+    async def _intent(self, row: Message) -> dict[str, Any] | None:
+        """What was (or may have been) handed to SMTP for this mail, or None."""
+        intent = await self.store.effect(f"{row.key}:smtp-intent")
+        return _loads(intent) if intent else None
 
     # ---- the claim --------------------------------------------------------------------------
 
@@ -289,9 +299,11 @@ class Actions:
                 "want to send it yourself."))
         if what == "sent":
             return Outcome(200, "Sent", f"Your reply went to {to} (Message-ID {message_id}); a copy is in Sent, "
-                                        "the draft is deleted and the mail is marked answered.")
+                                        "the draft is deleted and the mail is marked answered. This is what "
+                                        "went out:", sent_text=_sent_text(intent))
         if what == "declined":
-            return Outcome(200, "Declined", f"A short polite decline went to {to}; a copy is in Sent.")
+            return Outcome(200, "Declined", f"A short polite decline went to {to}; a copy is in Sent. This is "
+                                            "what went out:", sent_text=_sent_text(intent))
         return Outcome(200, "Ignored", "This mail is marked as handled. Nothing was sent.")
 
     async def _edit_card(self, row: Message, what: str, intent: dict[str, Any] | None, bound: Any) -> None:
@@ -320,6 +332,20 @@ def card_text(row: Message, what: str, intent: dict[str, Any] | None) -> str:
     if what == "uncertain":
         lines.append("The service stopped while sending: check your Sent folder. It will not be sent again.")
     return "\n".join(lines)
+
+
+def _sent_text(intent: dict[str, Any] | None, limit: int = 8000) -> str | None:
+    """The plain-text body of the message handed to SMTP (from the recorded intent), or None."""
+    if not intent or not intent.get("raw"):
+        return None
+    try:
+        message = email.message_from_bytes(base64.b64decode(intent["raw"]), policy=email.policy.default)
+        part = message.get_body(preferencelist=("plain",)) if isinstance(message, EmailMessage) else None
+        text = part.get_content() if part is not None else ""
+    except Exception:  # a body we cannot read back is not worth failing the page for
+        return None
+    text = str(text).strip()
+    return text if len(text) <= limit else text[:limit] + "\n…"
 
 
 def _lease_at(ref: str) -> float:

@@ -46,13 +46,15 @@ _PAGE = """<!doctype html>
 <title>{title}</title>
 <style>body{{font-family:system-ui,-apple-system,sans-serif;margin:2rem auto;max-width:34rem;padding:0 1rem;
 line-height:1.5;font-size:1.1rem}}h1{{font-size:1.5rem}}</style></head>
-<body><h1>{title}</h1><p>{detail}</p></body></html>
+<body><h1>{title}</h1><p>{detail}</p>{sent}</body></html>
 """
 
 
 def page(outcome: Outcome) -> HTMLResponse:
     """The outcome as a phone-sized HTML page, every text escaped."""
-    body = _PAGE.format(title=html.escape(outcome.title), detail=html.escape(outcome.detail))
+    sent = ("" if outcome.sent_text is None else
+            f'<pre style="white-space:pre-wrap;font-size:1rem">{html.escape(outcome.sent_text)}</pre>')
+    body = _PAGE.format(title=html.escape(outcome.title), detail=html.escape(outcome.detail), sent=sent)
     return HTMLResponse(body, status_code=outcome.status, headers=_HEADERS)
 
 

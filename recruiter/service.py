@@ -74,7 +74,7 @@ class Runtime:
 def _notifier(settings: Settings, stdout: TextIO) -> Notifier:
     if settings.telegram_token:
         return TelegramNotifier(settings.telegram_token, settings.telegram_chat_id,
-                                base_url=settings.telegram_base_url)
+                                base_url=settings.telegram_base_url, timeout=settings.telegram_timeout)
     return StdoutNotifier(stdout)
 
 
@@ -82,7 +82,8 @@ def _alert_notifier(settings: Settings, cards: Notifier, store: Store, signer: L
     """Alerts go to TELEGRAM_ALERT_CHAT_ID (default: the cards' chat)."""
     if settings.telegram_token and settings.telegram_alert_chat_id != settings.telegram_chat_id:
         return RetellingNotifier(TelegramNotifier(settings.telegram_token, settings.telegram_alert_chat_id,
-                                                  base_url=settings.telegram_base_url), store, signer)
+                                                  base_url=settings.telegram_base_url,
+                                                  timeout=settings.telegram_timeout), store, signer)
     return cards
 
 

@@ -72,6 +72,7 @@ class Settings:
     telegram_chat_id: str = ""
     telegram_base_url: str = DEFAULT_TELEGRAM_BASE
     telegram_alert_chat_id: str = ""
+    telegram_timeout: float = 20.0
     triage_alert_after: int = 5
     alert_remind_seconds: float = 4 * 3600
     alert_flap_seconds: float = 300.0
@@ -333,6 +334,7 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         telegram_chat_id=chat,
         telegram_base_url=env.url("TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_BASE),
         telegram_alert_chat_id=env.text("TELEGRAM_ALERT_CHAT_ID", chat),
+        telegram_timeout=env.number("TELEGRAM_TIMEOUT_SECONDS", 20.0, minimum=1),
         triage_alert_after=env.integer("TRIAGE_ALERT_AFTER", 5, minimum=1),
         alert_remind_seconds=env.number("ALERT_REMIND_SECONDS", 4 * 3600, minimum=1),
         alert_flap_seconds=env.number("ALERT_FLAP_SECONDS", 300.0, minimum=0),

@@ -1,4 +1,4 @@
-"""incidents and outbox: alerts survive restarts and are shared by replicas; messages.dead_noticed_at
+"""incidents and outbox: alerts survive restarts and are shared by replicas; messages.dead_noticed_at, reply_to
 
 Revision ID: 0004
 Revises: 0003
@@ -61,10 +61,12 @@ def upgrade() -> None:
     op.create_index("ix_outbox_due", "outbox", ["state", "not_before"], unique=False)
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.add_column(sa.Column("dead_noticed_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("reply_to", sa.String(length=320), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_column("reply_to")
         batch_op.drop_column("dead_noticed_at")
     op.drop_index("ix_outbox_due", table_name="outbox")
     op.drop_table("outbox")

@@ -160,6 +160,8 @@ def _parts(
     parts = [
         _Part("header", "", header, 120, 9),
         _Part("field", "From", sender or "unknown sender", 240, 8),
+        *([_Part("field", "Replies go to", mail.reply_to, 240, 8)]
+          if mail.reply_to and mail.reply_to.lower() != (mail.from_addr or "").lower() else []),
         _Part("field", "Subject", mail.subject or "(no subject)", 300, 8),
         *([_Part("field", "Size", LARGE_NOTE, 160, 8)] if mail.truncated else []),
         _Part("field", "Company", triage.company or "—", 120, 7),

@@ -85,7 +85,10 @@ def _line(number: int, message: Message, links: dict[str, str], *, plain: bool) 
     meetings = len(triage.get("meetings") or [])
     extra = f" · {meetings} proposed time{'s' if meetings != 1 else ''} on the calendar" if meetings else ""
     head = f"{number}. {company} · {role}"
-    sub = f"{who} · {message.mailbox}{extra}"
+    replies = ""
+    if message.reply_to and message.reply_to.lower() != (message.from_addr or "").lower():
+        replies = f" · replies go to {cut(message.reply_to, _FIELD_CHARS['who'])}"
+    sub = f"{who}{replies} · {message.mailbox}{extra}"
     if plain:
         # For StdoutNotifier, which shows html_to_plain(text): escaped text, the links spelled out.
         actions = "\n".join(f"   {name}: {links[action]}" for name, action in

@@ -68,7 +68,8 @@ def described(
     """The NewMessage of ``raw`` once it is parsed as ``mail`` (for callers that need the parse too)."""
     return NewMessage(
         key=safe_key(mail.key), mailbox=mailbox, raw=raw, message_id=mail.message_id, subject=mail.subject,
-        from_addr=mail.from_addr, folder=folder, uidvalidity=uidvalidity, uid=uid, source=source,
+        from_addr=mail.from_addr, reply_to=mail.reply_to, folder=folder, uidvalidity=uidvalidity, uid=uid,
+        source=source,
     )
 
 

@@ -97,6 +97,7 @@ class Message(Base):
     message_id: Mapped[str | None] = mapped_column(String(998))
     subject: Mapped[str] = mapped_column(Text, default="")
     from_addr: Mapped[str] = mapped_column(String(320), default="")
+    reply_to: Mapped[str | None] = mapped_column(String(320))  # where a reply goes, when not to from_addr
     size: Mapped[int] = mapped_column(Integer, default=0)
     raw: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -57,6 +57,7 @@ class NewMessage:
     message_id: str | None = None
     subject: str = ""
     from_addr: str = ""
+    reply_to: str | None = None
     folder: str | None = None
     uidvalidity: int | None = None
     uid: int | None = None
@@ -773,6 +774,7 @@ def _new_values(new: NewMessage) -> dict[str, Any]:
         "key": safe_key(new.key), "mailbox": safe_text(new.mailbox, 64), "raw": new.raw, "size": len(new.raw),
         "message_id": None if new.message_id is None else safe_text(new.message_id, 998),
         "subject": safe_text(new.subject, 2000), "from_addr": safe_text(new.from_addr, 320),
+        "reply_to": None if new.reply_to is None else safe_text(new.reply_to, 320),
         "folder": None if new.folder is None else safe_text(new.folder, 255),
         "uidvalidity": new.uidvalidity, "uid": new.uid,
         "source": None if new.source is None else safe_text(new.source, 1024),
