@@ -8,6 +8,8 @@
     │   │                      a refused parameter, a missing folder): the same for every request until
     │   │                      the owner fixes it. Never the message's fault: it waits, the owner is told
     │   └── Postponed          the dependency is paused (incident open): wait, without burning an attempt
+    ├── IngestBlocked          not even a quarantine row of this mail could be stored: its mailbox stalls
+    │                          there (the stalled-mailbox alert tells the owner)
     ├── MaybeDone              the request was written and no answer came: it may have acted. Never
     │                          repeated blindly (not a TransientError, so no retry path catches it)
     └── PermanentError         retrying will not help: dead-letter now
@@ -67,6 +69,14 @@ class Postponed(TransientError):
     def __init__(self, message: str, *, delay: float, dependency: str = "") -> None:
         super().__init__(message, dependency=dependency)
         self.delay = delay
+
+
+class IngestBlocked(RecruiterError):
+    """The store took other writes but refused this mail, its quarantine row and even a minimal row: the
+    watcher cannot move past it. Neither the IMAP server's fault nor a database outage: the mailbox
+    stalls, and the stalled-mailbox check tells the owner (mailbox, UID, error class)."""
+
+    dependency = "ingest"
 
 
 class MaybeDone(RecruiterError):

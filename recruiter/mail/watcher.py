@@ -124,9 +124,10 @@ class Watcher:
             except RecruiterError as exc:
                 self.last_error = str(exc)
                 self.error_class = type(exc).__name__
-                imap_fault = getattr(exc, "dependency", "") != "db"  # the store, not the mailbox, failed
+                # The store failed ("db") or one mail cannot be stored ("ingest"): not the IMAP server's fault.
+                imap_fault = getattr(exc, "dependency", "") not in ("db", "ingest")
                 self.log.warning("imap.disconnected", error=str(exc))
-                if not imap_fault:
+                if getattr(exc, "dependency", "") == "db":
                     await self._store_health(str(exc))
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"

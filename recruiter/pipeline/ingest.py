@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import structlog
 
-from recruiter.errors import TransientError
+from recruiter.errors import DependencyUnavailable, IngestBlocked, StoreRejected, TransientError
 from recruiter.mail.parse import ParsedMail, parse_headers
 from recruiter.store.repo import NewMessage, Store
 from recruiter.store.safe import safe_key
@@ -103,11 +103,12 @@ async def store_new(store: Store, new: NewMessage, *, checkpoint: bool = True) -
     """Store ``new`` (the checkpoint moves with it); a mail the store refuses is stored quarantined, then
     minimal (no raw bytes, no header values). Returns the new id, or None for a duplicate.
 
-    Raises only when the store is unavailable (TransientError: hold the checkpoint, try again), or when
-    even the minimal row is refused (then something is wrong with the store, and the stalled mailbox
-    is reported)."""
+    An error the store gives for this mail while it takes other writes (it answers a probe write, and
+    the mail fails again) is about this mail, whatever its code: it is quarantined too. Raises
+    DependencyUnavailable when the store is unavailable (hold the checkpoint, try again), IngestBlocked
+    when even the minimal row is refused (the mailbox stalls there, and that is reported)."""
     try:
-        return await store.add_message(new, checkpoint=checkpoint)
+        return await _add(store, new, checkpoint)
     except TransientError:
         raise
     except Exception as exc:  # the store refused this mail's values (StoreRejected) or choked on them
@@ -117,7 +118,7 @@ async def store_new(store: Store, new: NewMessage, *, checkpoint: bool = True) -
                                uid=new.uid, source=new.source, origin=new.origin,
                                why="the store refused this mail", reason="store_rejected")
     try:
-        return await store.add_message(fallback, checkpoint=checkpoint)
+        return await _add(store, fallback, checkpoint)
     except TransientError:
         raise
     except Exception as exc:
@@ -129,7 +130,29 @@ async def store_new(store: Store, new: NewMessage, *, checkpoint: bool = True) -
                              quarantine=f"the store refused this mail and its quarantine row: "
                                         f"{type(exc).__name__}: {_short(exc)} (the mail is still on the server"
                                         f"{f', UID {new.uid}' if new.uid is not None else ''})")
-        return await store.add_message(minimal, checkpoint=checkpoint)
+    try:
+        return await _add(store, minimal, checkpoint)
+    except TransientError:
+        raise
+    except Exception as exc:
+        raise IngestBlocked(f"the store refuses UID {new.uid} and every row that could stand for it: "
+                            f"{type(exc).__name__}: {_short(exc)}") from exc
+
+
+async def _add(store: Store, new: NewMessage, checkpoint: bool) -> int | None:
+    """``store.add_message``; an outage error that the store contradicts (it takes a probe write, and the
+    same mail fails again) is re-raised as StoreRejected: about this mail, not the store's health."""
+    try:
+        return await store.add_message(new, checkpoint=checkpoint)
+    except DependencyUnavailable as first:
+        try:
+            await store.ping_write()
+        except TransientError:
+            raise first from None  # the store does not take writes: a real outage
+        try:
+            return await store.add_message(new, checkpoint=checkpoint)  # a blip heals here
+        except DependencyUnavailable as again:
+            raise StoreRejected(f"the store takes other writes but not this mail: {again}") from again
 
 
 def _short(exc: BaseException) -> str:
