@@ -104,7 +104,8 @@ def test_kill_9_during_a_burst_loses_nothing_and_repeats_nothing(
         service.stop()
     assert kills == 3
     assert len(rows) == BURST
-    assert {r["state"] for r in rows} == {"done"}, [(r["id"], r["state"], r["last_error"]) for r in rows]
+    dead = [cli(setup["env"], setup["cwd"], "dlq", "show", str(r["id"])).stdout for r in rows if r["state"] == "dead"]
+    assert {r["state"] for r in rows} == {"done"}, dead
     drafts = [email.message_from_bytes(raw) for _, _, raw in dovecot.messages(user.user, "Drafts")]
     per_original = Counter(d["In-Reply-To"] for d in drafts)
     assert len(per_original) == BURST and set(per_original.values()) == {1}

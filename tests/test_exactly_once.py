@@ -164,3 +164,31 @@ def test_two_replicas_send_one_alert_and_one_recovery(
     assert _alerts(fake_telegram, "⚠️ The LLM is failing") == 1, _plain(fake_telegram)
     assert _alerts(fake_telegram, "✅ The LLM recovered") == 1, _plain(fake_telegram)
     assert set(card_ids(fake_telegram).values()) == {1}
+
+
+def test_a_telegram_outage_pauses_the_cards_without_killing_mail(
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+) -> None:
+    setup["env"].update({"RETRY_MAX_ATTEMPTS": "2", "TRIAGE_ALERT_AFTER": "2", "ALERT_PROBE_SECONDS": "1",
+                         "ALERT_FLAP_SECONDS": "0", "RETRY_BASE_SECONDS": "0.2", "RETRY_MAX_SECONDS": "1"})
+    user = setup["user"]
+    service = start(setup)
+    try:
+        fake_telegram.fail_all(502)
+        for i in range(3):
+            dovecot.append(user.user, make_mail(subject=f"Recruiting: role {i} while Telegram is down"))
+        wait_for(lambda: service.events("alert.fired"), timeout=30, what="the Telegram incident")
+        time.sleep(8)  # probes fail meanwhile; two attempts would have made the mail dead
+        from tests.test_service_e2e import stored
+
+        rows = stored(setup["env"], setup["cwd"])
+        assert len(rows) == 3 and all(r["state"] == "retry_wait" and r["stage"] == "notify" for r in rows), rows
+        fake_telegram.fail_all(None)
+        rows = wait_for(lambda: finished(setup, 3), timeout=30, what="the cards after Telegram is back")
+        wait_for(lambda: _alerts(fake_telegram, "✅ Telegram recovered"), timeout=20, what="the recovery message")
+    finally:
+        assert service.stop() == 0
+    assert {r["state"] for r in rows} == {"done"}
+    assert len(card_ids(fake_telegram)) == 3 and set(card_ids(fake_telegram).values()) == {1}
+    assert _alerts(fake_telegram, "⚠️ Telegram is failing") == 0  # superseded: it recovered before it could go
+    assert _alerts(fake_telegram, "✅ Telegram recovered") == 1

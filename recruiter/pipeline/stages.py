@@ -312,7 +312,16 @@ async def notify(deps: Deps, job: Job) -> str:
                            tier=job.tier or (job.row.triage_tier or ""))
         buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
                    Button("🙈 Ignore", links["ignore"])]
-        await job.save(deps.store, effects=[(intent_key, "notify-intent", "")])
+        await job.save(deps.store)
+        # The intent is a claim, not just a note: of two workers that reach this point for one mail (a lease
+        # that ran out under a live but slow worker), only the one that inserts it sends.
+        if not await deps.store.claim_effect(job.row.id, intent_key, "notify-intent", job.owner):
+            job.log.error("notify.uncertain", note="another worker is sending (or died sending) this card; "
+                                                   "not sent again")
+            await patiently(lambda: _finish(deps, job, DONE, effects=[(effect_key, "notify", "uncertain")],
+                                            last_error="card may not have arrived: another worker was sending it"),
+                            job.log)
+            return FINISHED
         try:
             ref = await _guarded(deps, "telegram", lambda: deps.notifier.send_card(text, buttons))
         except MaybeDone as exc:

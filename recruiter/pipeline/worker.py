@@ -146,7 +146,9 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), seconds)
 
     async def _reap(self) -> None:
-        reaped = await self.deps.store.reap_expired()
+        # This process's own leases are never lost while it runs: their renewers are alive (a renewal that
+        # failed during a database outage renews the lease when the database is back).
+        reaped = await self.deps.store.reap_expired(alive=self.owner, pause=timedelta(seconds=self.lease_seconds))
         for message_id, state in reaped:
             log.warning("worker.lease_expired", message=message_id, state=state)
         if reaped:

@@ -473,8 +473,14 @@ class Store:
                 "error": error, "traceback": trace,
             })
 
-    async def reap_expired(self, *, max_lost: int = 3) -> list[tuple[int, str]]:
+    async def reap_expired(self, *, max_lost: int = 3, alive: str | None = None,
+                           pause: timedelta = timedelta(0)) -> list[tuple[int, str]]:
         """Return expired leases to the queue, counting an attempt; ``max_lost`` losses make it dead.
+        ``alive``: a lease owner known to be at work (the caller itself: a lease that ran out while the
+        database was down and its renewals failed is renewed, not lost). ``pause`` × the losses so far:
+        how long a reaped message waits before it is due again, so that mail which was merely in flight
+        when a worker was killed is not first in line (and in flight) at the next kill, while a message
+        that kills its worker still dies ``max_lost`` times, only slower.
 
         Returns (message id, new state) for each reaped message.
         """
@@ -482,6 +488,8 @@ class Store:
         query = select(Message).where(
             Message.state.in_(DUE_STATES), Message.lease_owner.is_not(None), Message.lease_expires_at < now
         )
+        if alive is not None:
+            query = query.where(Message.lease_owner != alive)
         if not self.sqlite:
             query = query.with_for_update(skip_locked=True)
         reaped: list[tuple[int, str]] = []
@@ -495,6 +503,7 @@ class Store:
                                     error=f"lease of {row.lease_owner} expired during {row.stage}", traceback=None))
                 row.attempts += 1
                 row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
+                row.next_attempt_at = now + pause * ((earlier or 0) + 1)
                 if (earlier or 0) + 1 >= max_lost:
                     row.state, row.dead_reason, row.dead_noticed_at = DEAD, "worker_lost", None
                     row.last_error = f"the worker died {max_lost} times while processing this message"
