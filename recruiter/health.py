@@ -64,7 +64,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -73,6 +73,9 @@ from recruiter.notify.telegram import Notifier, html_to_plain
 from recruiter.store.alerts import Edit
 from recruiter.store.models import OUT_DROPPED, OUT_PENDING, OUT_SENT, OUT_UNCERTAIN, Incident, Message
 from recruiter.store.repo import Store
+
+if TYPE_CHECKING:
+    from recruiter.llm.client import TierEvent
 
 log = structlog.get_logger()
 
@@ -353,6 +356,13 @@ class Incidents:
     async def triage_succeeded(self) -> None:
         """An LLM call succeeded."""
         await self.succeeded(LLM)
+
+    async def tier_event(self, event: TierEvent) -> None:
+        """The LLM client's ``on_tier_event`` hook: a tier starts refusing us, or answers again."""
+        if event.kind == "misconfigured":
+            await self.tier_misconfigured(event.tier, event.model, event.status, event.message)
+        else:
+            await self.tier_recovered(event.tier)
 
     async def tier_misconfigured(self, tier: str, model: str, status: int | None, message: str) -> None:
         """``tier`` refuses requests for a reason of configuration: one alert now, probed by its breaker."""

@@ -156,6 +156,7 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
         store_alert_after=settings.db_alert_after_seconds, llm_tiers=[t.tier for t in settings.llm_tiers],
         dead_gather_seconds=settings.dead_notice_seconds,
     )
+    llm.on_tier_event = deps.incidents.tier_event  # a tier that refuses us is told once, and its end
     runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts, deps.incidents, alert_notifier)
     try:
         await notifier.start()

@@ -46,6 +46,11 @@ class MailboxSettings:
         return f"MailboxSettings(name={self.name!r}, host={self.host!r}, port={self.port}, user={self.user!r})"
 
 
+LLAMA_TIERS = frozenset({"llama-swap", "llama-swap-fallback"})
+TIER_ROLES = {"llama-swap": "primary", "llama-swap-fallback": "fallback", "gpt-mini": "relay"}
+Dialect = Literal["llama.cpp", "openai"]
+
+
 @dataclass(frozen=True)
 class LLMEndpoint:
     """One OpenAI-compatible tier."""
@@ -54,6 +59,19 @@ class LLMEndpoint:
     base_url: str  # without /v1
     model: str
     api_key: str = field(repr=False, default="")
+    reasoning_effort: str = ""  # sent as OpenAI's ``reasoning_effort`` when set (openai dialect only)
+
+    @property
+    def dialect(self) -> Dialect:
+        """``llama.cpp`` for the llama-swap tiers (they take llama.cpp's extra fields, e.g.
+        ``chat_template_kwargs``); ``openai`` for any other tier, which gets only what the OpenAI
+        chat completions API documents (a relay in front of api.openai.com refuses anything else)."""
+        return "llama.cpp" if self.tier in LLAMA_TIERS else "openai"
+
+    @property
+    def role(self) -> str:
+        """What the tier is for, in logs: ``primary``, ``fallback`` or ``relay`` (else the tier's name)."""
+        return TIER_ROLES.get(self.tier, self.tier)
 
 
 @dataclass(frozen=True)
@@ -252,12 +270,16 @@ def _llm_tiers(env: _Env) -> tuple[LLMEndpoint, ...]:
             tiers.append(LLMEndpoint("llama-swap-fallback", swap, fallback, key))
     relay = env.url("GPT_MINI_ENDPOINT")
     if relay:
+        effort = env.text("GPT_MINI_REASONING_EFFORT").lower()
+        if effort and not re.fullmatch(r"[a-z]{1,20}", effort):
+            raise ConfigError("GPT_MINI_REASONING_EFFORT", f"must be one word (e.g. minimal, low), got {effort!r}")
         tiers.append(
             LLMEndpoint(
                 "gpt-mini",
                 relay.removesuffix("/v1"),
                 env.required("GPT_MINI_MODEL", "when GPT_MINI_ENDPOINT is set"),
                 env.required("GPT_MINI_API_KEY", "when GPT_MINI_ENDPOINT is set"),
+                reasoning_effort=effort,
             )
         )
     return tuple(tiers)

@@ -96,11 +96,31 @@ async def metrics_text(store: Store, watchers: Sequence[Watcher], llm: LLM, inci
                                            else now - watcher.last_heard)
     breaker = Gauge("recruiter_llm_breaker_state", "0 closed, 1 half open, 2 open.", ["tier", "model"],
                     registry=registry)
+    misconfigured = Gauge("recruiter_llm_tier_misconfigured", "1 while the tier refuses us for a reason of "
+                          "configuration (401/403, unknown model, refused parameter).", ["tier", "model"],
+                          registry=registry)
     for tier in llm.status():
         breaker.labels(tier["tier"], tier["model"]).set(BREAKER_STATES.get(tier["state"], 2))
+        misconfigured.labels(tier["tier"], tier["model"]).set(1 if tier.get("misconfigured") else 0)
     Gauge("recruiter_llm_calls", "LLM HTTP calls made by this process.", registry=registry).set(llm.calls)
     registry.register(_UsageCollector(llm.usage_snapshot()))
+    repairs = CounterMetricFamily("recruiter_llm_repairs", "Repairs made to LLM answers before validation, by "
+                                  "field and kind (truncated, dropped, coerced, defaulted, sanitized, extracted).",
+                                  labels=["field", "kind"])
+    for row in llm.repairs_snapshot():
+        repairs.add_metric([row["field"], row["kind"]], row["count"])
+    registry.register(_Fixed([repairs]))
     return generate_latest(registry)
+
+
+class _Fixed(Collector):
+    """Metric families computed before the scrape is rendered."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
 
 
 class _UsageCollector(Collector):

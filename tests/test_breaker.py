@@ -15,23 +15,11 @@ from recruiter.llm.breaker import CircuitBreaker
 from recruiter.llm.client import LLM
 from recruiter.settings import LLMEndpoint
 from tests.servers.fake_llm import FakeLLM, ScriptItem
+from tests.support.clock import FakeClock
 
 HELLO = [{"role": "user", "content": "Hello"}]
 OK = FakeLLM.Delay(0)  # a script item that answers normally
 PROBE_DELAYS = [60, 120, 240, 480, 600, 600]
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -160,8 +148,8 @@ def test_an_unusable_probe_answer_is_a_failed_probe(clock: FakeClock) -> None:
 def test_snapshot(clock: FakeClock) -> None:
     breaker = make_breaker(clock)
     assert breaker.snapshot() == {
-        "name": "llama-swap", "state": "closed", "consecutive_failures": 0, "last_error": None,
-        "opened_at": None, "probe_delay": 60, "seconds_until_probe": None,
+        "name": "llama-swap", "state": "closed", "consecutive_failures": 0, "misconfigured": False,
+        "last_error": None, "opened_at": None, "probe_delay": 60, "seconds_until_probe": None,
     }
     open_breaker(breaker)
     clock.advance(15)
@@ -257,17 +245,49 @@ async def test_successful_probe_closes_the_breaker(two_tiers: LLM, fake_llm: Fak
     assert two_tiers.breakers["llama-swap"].delay == 60
 
 
-async def test_4xx_does_not_open_the_breaker(two_tiers: LLM, fake_llm: FakeLLM) -> None:
+TOO_LONG = {"error": {"message": "This model's maximum context length is 8192 tokens.", "type": "invalid_request_error",
+                      "param": "messages", "code": "context_length_exceeded"}}
+
+
+async def test_a_refusal_of_the_request_does_not_open_the_breaker(two_tiers: LLM, fake_llm: FakeLLM) -> None:
     for _ in range(5):
-        fake_llm.script(FakeLLM.Status(400), OK)
+        fake_llm.script(FakeLLM.Status(400, TOO_LONG), OK)
         answer = await two_tiers.chat(HELLO)  # the 4xx moves on to the next tier
         assert answer.tier == "llama-swap-fallback"
     breaker = two_tiers.breakers["llama-swap"]
     assert state(breaker) == "closed" and breaker.consecutive_failures == 0
-    fake_llm.fail_all(400)
+    fake_llm.script(FakeLLM.Status(400, TOO_LONG), FakeLLM.Status(400, TOO_LONG))
     with pytest.raises(PermanentError, match="400 Bad Request from llama-swap-fallback"):
-        await two_tiers.chat(HELLO)
+        await two_tiers.chat(HELLO)  # every tier refused this request: it is the mail's own fault
     assert [s["state"] for s in two_tiers.status()] == ["closed", "closed"]
+
+
+# --- a tier that refuses us (configuration) --------------------------------------------------------
+
+
+def test_a_misconfiguration_opens_at_once_and_is_probed_like_an_outage(clock: FakeClock) -> None:
+    breaker = make_breaker(clock)
+    assert breaker.record_misconfigured("401 Unauthorized from llama-swap (qwen3-8b): Incorrect API key")
+    assert state(breaker) == "open" and breaker.misconfigured and breaker.delay == 60
+    clock.advance(60)
+    assert breaker.allow()
+    assert not breaker.record_misconfigured("401 again")  # still the same misconfiguration: not a new one
+    assert state(breaker) == "open" and breaker.delay == 120
+    clock.advance(120)
+    assert breaker.allow()
+    breaker.record_failure("502 Bad Gateway")  # the key may be fixed, but the server is down now
+    assert breaker.misconfigured and breaker.delay == 240
+    clock.advance(240)
+    assert breaker.allow()
+    breaker.record_success()
+    assert state(breaker) == "closed" and not breaker.misconfigured and breaker.delay == 60
+
+
+def test_a_misconfiguration_of_a_half_failed_tier_opens_it_without_waiting(clock: FakeClock) -> None:
+    breaker = make_breaker(clock)
+    breaker.record_failure("502")
+    assert breaker.record_misconfigured("404 Not Found")
+    assert state(breaker) == "open" and breaker.opened_at == clock.now
 
 
 async def test_all_tiers_open_raises_a_clear_error(two_tiers: LLM, fake_llm: FakeLLM, clock: FakeClock) -> None:
@@ -348,7 +368,7 @@ async def test_status_lists_every_tier(two_tiers: LLM, fake_llm: FakeLLM, clock:
     assert first["consecutive_failures"] == 3 and first["opened_at"] == clock.now
     assert first["last_error"] == "502 Bad Gateway from llama-swap (qwen3-8b)"
     assert second == {"tier": "llama-swap-fallback", "model": "qwen3-4b", "state": "closed",
-                      "consecutive_failures": 0, "last_error": None, "opened_at": None,
+                      "consecutive_failures": 0, "misconfigured": False, "last_error": None, "opened_at": None,
                       "probe_delay": 60, "seconds_until_probe": None}
 
 

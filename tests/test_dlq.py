@@ -43,7 +43,9 @@ def test_llm_rejection_goes_dead_then_redrive_processes_it_once(tmp_path: Path, 
     env = {"LLAMA_SWAP_URL": fake_llm.url, "LLAMA_SWAP_MODEL": "qwen3-8b"}
     path = tmp_path / "offer.eml"
     path.write_bytes(make_mail(subject="Recruiting: Staff SRE at Acme"))
-    fake_llm.fail_all(400)
+    too_long = {"error": {"message": "This model's maximum context length is 8192 tokens.", "param": "messages",
+                          "code": "context_length_exceeded", "type": "invalid_request_error"}}
+    fake_llm.script(FakeLLM.Status(400, too_long))  # about this mail, not the tier: dead at once
     assert recruiter(tmp_path, env, "process", str(path)).returncode == 0
     dead = jsonl(recruiter(tmp_path, env, "dlq", "list", "--json").stdout)
     assert len(dead) == 1 and dead[0]["dead_reason"] == "llm_4xx" and dead[0]["stage"] == "triage"

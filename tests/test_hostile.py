@@ -158,14 +158,17 @@ def test_hostile_mail_changes_nothing_it_should_not(
     assert not [d for d in dovecot.messages(imap_user.user, "Drafts") if b"Loop test" in d[2]]
     rows = [r for r in rows if not str(r["message_id"]).startswith("<loop-")]
 
-    # The triage answer is schema-valid and bounded, or the mail is dead after one repair, counted.
+    # The triage answer is schema-valid and bounded: over-long text is cut at a word and extra keys dropped
+    # (counted repairs); an answer still unusable after one repair round (no valid meeting time) is dead.
     dead = {mid for mid, r in by_id.items() if r["state"] == "dead"}
-    assert dead == {"<hostile-05-change-verdict@northwind-talent.example>",
-                    "<hostile-08-json-breakout@northwind-talent.example>"}
+    assert dead == {"<hostile-08-json-breakout@northwind-talent.example>"}
+    huge = by_id["<hostile-05-change-verdict@northwind-talent.example>"]
+    assert huge["state"] == "done" and len(huge["triage"]["summary"]) <= 500 and len(huge["triage"]["company"]) <= 200
+    assert service.events("triage.repaired")
     for mid in dead:
         assert by_id[mid]["dead_reason"] == "invalid_answer"
         assert len(json.dumps(by_id[mid])) < 5_000  # the huge answer is not copied into the error
-    assert len(service.events("llm.invalid_answer")) == 2
+    assert len(service.events("llm.invalid_answer")) == 1
     for row in rows:
         if row["state"] == "dead":
             continue
@@ -198,7 +201,7 @@ def test_hostile_mail_changes_nothing_it_should_not(
     assert dovecot.messages(imap_user.user, "Sent") == []
     drafts = dovecot.messages(imap_user.user, "Drafts")
     done = [r for r in rows if r["state"] == "done"]
-    assert len(drafts) == len(done) == len(HOSTILE) - 2
+    assert len(drafts) == len(done) == len(HOSTILE) - 1
     for _, flags, raw in drafts:
         assert "\\Draft" in flags
         assert len(raw) < 20_000  # a 450 kB draft answer is cut, not appended whole

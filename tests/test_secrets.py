@@ -92,7 +92,7 @@ def test_no_secret_in_any_output_while_everything_fails(
                                                  body="Hi, I'm a recruiter at Initech with a role for you.\n"))
         wait_for(lambda: _finished(env, tmp_path, 3), timeout=90, what="the second phase finished")
 
-        # Phase 3: both tiers refuse the key (401, echoing it): dead at once, with the error chain recorded.
+        # Phase 3: both tiers refuse the key (401, echoing it): each is told once, the mail waits, then flows.
         fake_llm.script(echo(401), echo(401))
         dovecot.append(imap_user.user, make_mail(subject="Recruiter: role at Hooli (LLM refuses the key)"))
         rows = wait_for(lambda: _finished(env, tmp_path, 4), timeout=60, what="every mail finished")
@@ -118,7 +118,9 @@ def test_no_secret_in_any_output_while_everything_fails(
     assert states["Recruiter: interview at Globex"]["state"] == "dead"
     assert states["Recruiter: interview at Globex"]["dead_reason"] == "caldav_4xx"
     assert states["Recruiter: Staff role at Initech"]["state"] == "done"
-    assert states["Recruiter: role at Hooli (LLM refuses the key)"]["dead_reason"] == "llm_4xx"
+    assert states["Recruiter: role at Hooli (LLM refuses the key)"]["state"] == "done"
+    refusals = [c for c in fake_telegram.calls_to("sendMessage") if "refuses our requests" in json.dumps(c)]
+    assert len(refusals) == 2  # one alert per tier (gpt-mini in phase 1, llama-swap in phase 3), never twice
     assert fake_telegram.calls_to("sendMessage")  # cards and the LLM alert
     assert any("fail" in json.dumps(c).lower() or "llm" in json.dumps(c).lower()
                for c in fake_telegram.calls_to("sendMessage"))

@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, TriageResult
+from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, TriageResult, strict_schema
 from tests.servers.dovecot import Dovecot, DovecotError, ImapUser, find_binary
-from tests.servers.fake_llm import FakeLLM
+from tests.servers.fake_llm import RELAY_KEY, RELAY_MODEL, FakeLLM
 from tests.servers.postgres import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, pg_database_exists
 
 MAIL = b"From: Jane <jane@acme.example>\r\nTo: me@example.org\r\nSubject: A role\r\n\r\nHello!\r\n"
@@ -285,6 +285,107 @@ async def test_stopped_llm_refuses_connections() -> None:
     async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=2) as client:
         with pytest.raises(openai.APIConnectionError):
             await client.models.list()
+
+
+# --- fake LLM, strict (api.openai.com behind the relay tier) ----------------------------------------------
+
+
+@asynccontextmanager
+async def relay_client(fake: FakeLLM, key: str = RELAY_KEY) -> AsyncIterator[openai.AsyncOpenAI]:
+    async with openai.AsyncOpenAI(base_url=f"{fake.url}/v1", api_key=key, max_retries=0, timeout=5) as client:
+        yield client
+
+
+async def relay_ask(client: openai.AsyncOpenAI, **extra: Any) -> str:
+    messages: list[Any] = [{"role": "user", "content": f"<mail>\n{RECRUITER_MAIL}\n</mail>"}]
+    completion = await client.chat.completions.create(model=extra.pop("model", RELAY_MODEL), messages=messages,
+                                                      **extra)
+    content: str | None = completion.choices[0].message.content
+    assert content is not None
+    return content
+
+
+async def test_strict_relay_answers_a_documented_request_with_a_strict_schema(fake_relay: FakeLLM) -> None:
+    response_format: Any = {"type": "json_schema", "json_schema": {
+        "name": "triage", "strict": True, "schema": strict_schema(TRIAGE_JSON_SCHEMA)}}
+    async with relay_client(fake_relay) as client:
+        answer = json.loads(await relay_ask(client, response_format=response_format, max_completion_tokens=600,
+                                            reasoning_effort="minimal"))
+    assert assert_triage_schema(answer).is_recruiter
+
+
+@pytest.mark.parametrize("field", ["chat_template_kwargs", "enable_thinking", "cache_prompt", "grammar"])
+async def test_strict_relay_refuses_any_field_openai_does_not_document(fake_relay: FakeLLM, field: str) -> None:
+    async with relay_client(fake_relay) as client:
+        with pytest.raises(openai.BadRequestError) as failure:
+            await relay_ask(client, extra_body={field: {"enable_thinking": False}})
+    error = failure.value
+    assert error.status_code == 400 and (error.param, error.code, error.type) == (None, None, "invalid_request_error")
+    assert error.body == {"message": f"Unrecognized request argument supplied: {field}",
+                          "type": "invalid_request_error", "param": None, "code": None}
+
+
+async def test_strict_relay_refuses_a_schema_strict_mode_cannot_take(fake_relay: FakeLLM) -> None:
+    response_format: Any = {"type": "json_schema",
+                            "json_schema": {"name": "triage", "strict": True, "schema": TRIAGE_JSON_SCHEMA}}
+    async with relay_client(fake_relay) as client:
+        with pytest.raises(openai.BadRequestError) as failure:
+            await relay_ask(client, response_format=response_format)
+    error = failure.value
+    assert (error.param, error.code) == ("response_format", "invalid_json_schema")
+    assert error.body == {"message": "Invalid schema for response_format 'triage': In context=('properties', "
+                                     "'company'), 'maxLength' is not permitted.", "type": "invalid_request_error",
+                          "param": "response_format", "code": "invalid_json_schema"}
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"temperature": 3}, "temperature"), ({"max_completion_tokens": 0}, "max_completion_tokens"),
+    ({"reasoning_effort": "maximal"}, "reasoning_effort"),
+    ({"response_format": {"type": "json_object"}}, "messages"),  # the word "json" must be in the messages
+    ({"response_format": {"type": "json_schema", "json_schema": {"name": "has space", "schema": {}}}},
+     "response_format.json_schema.name"),
+])
+async def test_strict_relay_refuses_bad_values(fake_relay: FakeLLM, extra: dict[str, Any], param: str) -> None:
+    async with relay_client(fake_relay) as client:
+        with pytest.raises(openai.BadRequestError) as failure:
+            await relay_ask(client, **extra)
+    assert failure.value.param == param
+
+
+async def test_strict_relay_answers_a_wrong_key_with_openais_401(fake_relay: FakeLLM) -> None:
+    async with relay_client(fake_relay, key="sk-old-key-0123456789") as client:
+        with pytest.raises(openai.AuthenticationError) as failure:
+            await relay_ask(client)
+    error = failure.value
+    assert (error.status_code, error.code, error.type) == (401, "invalid_api_key", "invalid_request_error")
+    assert isinstance(error.body, dict)
+    said = error.body["message"]
+    assert said.startswith("Incorrect API key provided: sk-") and "0123456789" not in said
+    fake_relay.api_key = "sk-old-key-0123456789"  # the key is accepted from now on
+    async with relay_client(fake_relay, key="sk-old-key-0123456789") as client:
+        assert await relay_ask(client)
+
+
+async def test_strict_relay_answers_an_unknown_model_with_openais_404(fake_relay: FakeLLM) -> None:
+    async with relay_client(fake_relay) as client:
+        with pytest.raises(openai.NotFoundError) as failure:
+            await relay_ask(client, model="gpt-renamed")
+        models = await client.models.list()
+    assert isinstance(failure.value.body, dict)
+    assert (failure.value.code, failure.value.body["message"]) == (
+        "model_not_found", "The model `gpt-renamed` does not exist or you do not have access to it.")
+    assert [m.id for m in models.data] == [RELAY_MODEL]
+
+
+@pytest.mark.parametrize("status", [404, 400])
+async def test_llama_swap_answers_an_unknown_model_in_its_own_words(status: int) -> None:
+    with FakeLLM(models={"qwen3-4b"}, unknown_model_status=status) as swap:
+        async with llm_client(swap) as client:
+            with pytest.raises(openai.APIStatusError) as failure:
+                await client.chat.completions.create(model="qwen3-8b", messages=[{"role": "user", "content": "x"}])
+            assert (await client.chat.completions.create(
+                model="qwen3-4b", messages=[{"role": "user", "content": "x"}])).choices[0].message.content
+    assert failure.value.status_code == status and failure.value.body == "could not find real modelID for qwen3-8b"
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------------

@@ -4,10 +4,16 @@
     open ──(probe delay elapsed)──► half_open: exactly one probe call is let through
     half_open ──probe succeeds──► closed (delay back to ``probe_after``)
     half_open ──probe fails──► open again, delay doubled (capped at ``max_probe_after``)
+    any ──the tier refuses us for a reason of configuration──► open at once, ``misconfigured``
+
+A misconfigured tier (a rotated key, a renamed model, a refused parameter: every request gets the
+same answer) is probed at the same pace as a starved one, so the fix is noticed; ``misconfigured``
+stays set until a call succeeds.
 
 Time comes from an injectable ``clock`` (``time.monotonic`` by default) so tests can move it.
 The breaker only keeps state; the caller decides what a failure is (transient errors and
-schema-invalid answers count, a 4xx does not) and reports it.
+schema-invalid answers count; a refusal that is the request's own fault does not; a refusal of
+configuration opens it at once) and reports it.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class CircuitBreaker:
         self.last_error: str | None = None
         self.opened_at: float | None = None  # clock time of the last opening; None while closed
         self.delay = probe_after  # wait before the next probe, once open
+        self.misconfigured = False  # open because the tier refuses us (configuration), until a success
         self._probing = False
         self._undo: _Undo | None = None
 
@@ -88,6 +95,7 @@ class CircuitBreaker:
             "name": self.name,
             "state": self.state,
             "consecutive_failures": self.consecutive_failures,
+            "misconfigured": self.misconfigured,
             "last_error": self.last_error,
             "opened_at": self.opened_at,
             "probe_delay": self.delay,
@@ -115,8 +123,9 @@ class CircuitBreaker:
         """The tier answered: close (if open) and reset the failure count and the probe delay."""
         self._undo = _Undo(self.consecutive_failures, self.delay, self.opened_at, self._probing)
         if self.opened_at is not None:
-            log.info("llm.breaker_closed", tier=self.name, probe_delay=self.delay)
+            log.info("llm.breaker_closed", tier=self.name, probe_delay=self.delay, misconfigured=self.misconfigured)
         self.consecutive_failures = 0
+        self.misconfigured = False
         self.opened_at = None
         self.delay = self.probe_after
         self._probing = False
@@ -130,6 +139,20 @@ class CircuitBreaker:
             self._open(min(self.delay * 2, self.max_probe_after))
         elif self.opened_at is None and self.consecutive_failures >= self.failure_threshold:
             self._open(self.probe_after)
+
+    def record_misconfigured(self, error: str) -> bool:
+        """The tier refused a request for a reason of configuration: open now (a failed probe doubles
+        the delay, as for any failed probe). True when this starts a misconfiguration (was not one)."""
+        self._undo = None
+        self.last_error = error
+        self.consecutive_failures += 1
+        started = not self.misconfigured
+        self.misconfigured = True
+        if self._probing:
+            self._open(min(self.delay * 2, self.max_probe_after))
+        elif self.opened_at is None:
+            self._open(self.probe_after)
+        return started
 
     def record_invalid(self, error: str) -> None:
         """The last success's answer was unusable (schema-invalid after repair): take it back as a failure.
@@ -154,7 +177,7 @@ class CircuitBreaker:
         self.delay = delay
         self._probing = False
         log.warning("llm.breaker_open", tier=self.name, failures=self.consecutive_failures,
-                    probe_in_seconds=delay, error=self.last_error)
+                    probe_in_seconds=delay, misconfigured=self.misconfigured, error=self.last_error)
 
 
 __all__ = ["BreakerState", "CircuitBreaker"]

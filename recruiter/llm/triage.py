@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import secrets
 from dataclasses import dataclass
 
+import structlog
 from pydantic import ValidationError
 
 from recruiter.errors import InvalidAnswer, RecruiterError, TransientError
 from recruiter.llm import rules
 from recruiter.llm.client import LLM
-from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, TriageResult
+from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, Repair, TriageResult, repair_answer
 from recruiter.mail.parse import ParsedMail
+
+log = structlog.get_logger()
+# The fence around the mail is unguessable by its author (a key of this process) and the same each
+# time one mail is asked about, so the LLM client can tell a request asked again from a new one.
+_FENCE_KEY = secrets.token_bytes(16)
 
 SYSTEM_PROMPT = """You sort one person's incoming e-mail. Decide whether a message is from a recruiter \
 (an in-house or agency recruiter, a hiring manager, or an applicant-tracking system writing about a \
@@ -40,7 +48,8 @@ class Triaged:
 
 def user_message(mail: ParsedMail) -> str:
     """The mail as delimited data: decoded From, Subject, Date and the trimmed body."""
-    fence = f"MAIL-{secrets.token_hex(6)}"
+    identity = "\n".join((mail.from_addr, mail.subject, mail.text)).encode("utf-8", "replace")
+    fence = f"MAIL-{hmac.new(_FENCE_KEY, identity, hashlib.sha256).hexdigest()[:12]}"
     sender = f"{mail.from_name} <{mail.from_addr}>" if mail.from_name else mail.from_addr
     date = mail.date.isoformat() if mail.date else "unknown"
     return (
@@ -59,16 +68,40 @@ def _one_line(value: str) -> str:
 
 
 def parse_answer(content: str) -> TriageResult:
-    """Validate a model's answer against the schema; raise InvalidAnswer with the reason."""
+    """Validate a model's answer against the schema after :func:`read_answer`'s repairs; raise
+    InvalidAnswer with the reason (and nothing else, whatever the content)."""
+    return read_answer(content)[0]
+
+
+def read_answer(content: str) -> tuple[TriageResult, list[Repair]]:
+    """The answer as a TriageResult and the repairs it needed (:func:`recruiter.llm.schema.repair_answer`,
+    plus ``("(answer)", "extracted")`` when the JSON object had to be cut out of surrounding text).
+    InvalidAnswer when there is no JSON object or no usable verdict in it."""
     text = content.strip()
     fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.DOTALL)
     if fenced:
         text = fenced.group(1)
+    repairs: list[Repair] = []
+    data = _json(text)
+    if data is None and "{" in text:
+        data = _json(text[text.find("{"): text.rfind("}") + 1])
+        repairs.append(("(answer)", "extracted"))
+    if not isinstance(data, dict):
+        raise InvalidAnswer("triage answer is not a JSON object")
+    mended, more = repair_answer(data)
     try:
-        return TriageResult.model_validate_json(text)
+        return TriageResult.model_validate(mended), repairs + more
     except ValidationError as exc:
         raise InvalidAnswer(f"triage answer does not fit the schema: {exc.error_count()} error(s): "
                             f"{exc.errors()[0]['msg']}") from exc
+
+
+def _json(text: str) -> object:
+    """``text`` as JSON, or None when it is not (or nests past the parser's limit)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 class Triager:
@@ -91,7 +124,7 @@ class Triager:
         ]
         answer = await self.llm.chat(messages, json_schema=TRIAGE_JSON_SCHEMA, max_tokens=600)
         try:
-            return Triaged(parse_answer(answer.content), answer.tier, answer.model)
+            return self._accept(answer.content, answer.tier, answer.model)
         except InvalidAnswer as first:
             self.llm.mark_invalid(answer)
             return await self._repair(messages, answer.content, answer.tier, first)
@@ -113,8 +146,16 @@ class Triager:
         except RecruiterError:
             raise error from None
         try:
-            return Triaged(parse_answer(again.content), again.tier, again.model)
+            return self._accept(again.content, again.tier, again.model)
         except InvalidAnswer as final:
             self.llm.mark_invalid(again)
             self.llm.record_invalid(tier, str(final))
             raise
+
+    def _accept(self, content: str, tier: str, model: str) -> Triaged:
+        """A usable answer, its repairs counted (``recruiter_llm_repairs_total``); InvalidAnswer otherwise."""
+        result, repairs = read_answer(content)
+        if repairs:
+            self.llm.record_repairs(repairs)
+            log.info("triage.repaired", tier=tier, repairs=[f"{field}:{kind}" for field, kind in repairs])
+        return Triaged(result, tier, model)

@@ -7,7 +7,20 @@ without is a draft request and gets ``draft_answer(text)``. ``text`` is the text
 
 Failures are scripted: :meth:`FakeLLM.script` queues one-shot behaviours (an HTTP status, a delay, raw
 content) consumed one per request; :meth:`FakeLLM.fail_all` answers every request with a status until
-healed, and takes precedence over the script (whose items then wait).
+healed, and takes precedence over everything else (the script's items then wait).
+
+Configuration is checked as the real servers check it: with ``api_key`` set, a request without that
+bearer key gets OpenAI's 401 (``invalid_api_key``); with ``models`` set, a request for another model
+gets a 404 — OpenAI's ``model_not_found`` body in strict mode, llama-swap's plain ``{"error": ...}``
+otherwise (``unknown_model_status=400`` for the newer llama-swap's status). Both can change while the
+server runs (a key fixed, a model renamed).
+
+``strict=True`` is the relay's double, api.openai.com's behaviour: a body field outside the ones the
+chat completions API documents (an allowlist, :data:`OPENAI_CHAT_FIELDS`) is refused with OpenAI's
+400 ``Unrecognized request argument supplied: X``; so is a bad value of a documented field, and a
+strict ``json_schema`` that OpenAI's structured outputs refuse (a property missing from ``required``,
+``additionalProperties`` not false, a keyword outside the supported subset such as ``maxLength``), each
+with OpenAI's message, ``type``, ``param`` and ``code``.
 """
 
 from __future__ import annotations
@@ -58,6 +71,149 @@ class Raw:
 
 
 ScriptItem = Status | Delay | Raw
+
+
+# The request body fields of POST /v1/chat/completions in OpenAI's API reference (and the SDK's
+# ``completion_create_params``, generated from it). Anything else is "Unrecognized request argument".
+OPENAI_CHAT_FIELDS = frozenset({
+    "messages", "model", "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "moderation", "n", "parallel_tool_calls",
+    "prediction", "presence_penalty", "prompt_cache_key", "prompt_cache_options", "prompt_cache_retention",
+    "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop", "store", "stream",
+    "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options",
+})
+_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
+# JSON Schema keywords OpenAI's strict structured outputs support; any other one "is not permitted".
+_STRICT_SCHEMA_KEYWORDS = frozenset({
+    "type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "description",
+    "title", "$ref", "$defs", "definitions", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "minItems", "maxItems",
+})
+_STRICT_FORMATS = frozenset({"date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"})
+_SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class OpenAIRefusal(Exception):
+    """A 4xx with OpenAI's error object."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.param, self.code, self.kind = status, param, code, kind
+
+    def reply(self) -> _Reply:
+        error = {"message": str(self), "type": self.kind, "param": self.param, "code": self.code}
+        return _Reply(self.status, json.dumps({"error": error}).encode())
+
+
+def check_openai_body(body: dict[str, Any]) -> None:
+    """Refuse (OpenAIRefusal) what api.openai.com refuses in a chat completions body."""
+    for name in body:
+        if name not in OPENAI_CHAT_FIELDS:
+            raise OpenAIRefusal(400, f"Unrecognized request argument supplied: {name}")
+    for name in ("model", "messages"):
+        if name not in body:
+            raise OpenAIRefusal(400, f"Missing required parameter: '{name}'.", param=name,
+                                code="missing_required_parameter")
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise OpenAIRefusal(400, "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+                                 "but got an empty array instead.", param="messages", code="empty_array")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise OpenAIRefusal(400, f"Invalid value: '{message.get('role') if isinstance(message, dict) else ''}'. "
+                                     "Supported values are: 'system', 'assistant', 'user', 'function', 'tool', "
+                                     "and 'developer'.", param=f"messages[{index}].role", code="invalid_value")
+    _check_number(body, "temperature", 0, 2)
+    _check_number(body, "top_p", 0, 1)
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise OpenAIRefusal(400, f"Invalid '{name}': integer below minimum value. Expected a value >= 1, "
+                                     f"but got {value} instead.", param=name, code="integer_below_min_value")
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in _EFFORTS:
+        raise OpenAIRefusal(400, f"Invalid value: '{effort}'. Supported values are: 'none', 'minimal', 'low', "
+                                 "'medium', 'high', and 'xhigh'.", param="reasoning_effort", code="invalid_value")
+    if "response_format" in body:
+        _check_response_format(body["response_format"], messages)
+
+
+def _check_number(body: dict[str, Any], name: str, low: float, high: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise OpenAIRefusal(400, f"Invalid '{name}': decimal out of range. Expected a value between {low} and "
+                                 f"{high}, but got {value} instead.", param=name, code="decimal_out_of_range")
+
+
+def _check_response_format(response_format: Any, messages: list[Any]) -> None:
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        raise OpenAIRefusal(400, f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and "
+                                 "'json_schema'.", param="response_format.type", code="invalid_value")
+    if kind == "json_object" and "json" not in json.dumps(messages).lower():
+        raise OpenAIRefusal(400, "'messages' must contain the word 'json' in some form, to use 'response_format' "
+                                 "of type 'json_object'.", param="messages")
+    if kind != "json_schema":
+        return
+    spec = response_format.get("json_schema")
+    name = spec.get("name") if isinstance(spec, dict) else None
+    if not isinstance(name, str) or not _SCHEMA_NAME.match(name):
+        raise OpenAIRefusal(400, "Invalid 'response_format.json_schema.name': string does not match pattern. "
+                                 "Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+                            param="response_format.json_schema.name", code="invalid_value")
+    assert isinstance(spec, dict)
+    schema = spec.get("schema")
+    if spec.get("strict") is True:
+        problem = strict_schema_problem(schema)
+        if problem is not None:
+            raise OpenAIRefusal(400, f"Invalid schema for response_format '{name}': {problem}",
+                                param="response_format", code="invalid_json_schema")
+
+
+def strict_schema_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """Why OpenAI's strict structured outputs would refuse ``schema`` (its wording), or None."""
+    if not isinstance(schema, dict):
+        return f"In context={context!r}, schema must be an object."
+    if not context and schema.get("type") != "object":
+        return f"schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{schema.get('type')}\"'."
+    for keyword in schema:
+        if keyword not in _STRICT_SCHEMA_KEYWORDS:
+            return f"In context={context!r}, '{keyword}' is not permitted."
+    if "format" in schema and schema["format"] not in _STRICT_FORMATS:
+        return f"In context={context!r}, '{schema['format']}' is not a valid format."
+    types = schema.get("type")
+    if types == "object" or (isinstance(types, list) and "object" in types) or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return f"In context={context!r}, 'additionalProperties' is required to be supplied and to be false."
+        properties = schema.get("properties") or {}
+        required = schema.get("required")
+        missing = [key for key in properties if not isinstance(required, list) or key not in required]
+        if missing:
+            return (f"In context={context!r}, 'required' is required to be supplied and to be an array including "
+                    f"every key in properties. Missing '{missing[0]}'.")
+        for key, sub in properties.items():
+            problem = strict_schema_problem(sub, (*context, "properties", key))
+            if problem is not None:
+                return problem
+    if isinstance(schema.get("items"), dict):
+        problem = strict_schema_problem(schema["items"], (*context, "items"))
+        if problem is not None:
+            return problem
+    for index, sub in enumerate(schema.get("anyOf") or []):
+        problem = strict_schema_problem(sub, (*context, "anyOf", str(index)))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _masked(key: str) -> str:
+    """A key as OpenAI shows it in a 401: its first and last characters."""
+    return f"{key[:3]}{'*' * max(4, len(key) - 7)}{key[-4:]}" if len(key) > 8 else "*" * len(key)
 
 
 @dataclass(frozen=True)
@@ -148,8 +304,13 @@ class FakeLLM:
     triage_answer: Callable[[str], dict[str, Any]]
     draft_answer: Callable[[str], str]
 
-    def __init__(self, model: str = "fake-model") -> None:
+    def __init__(self, model: str = "fake-model", *, strict: bool = False, api_key: str | None = None,
+                 models: set[str] | None = None, unknown_model_status: int = 404) -> None:
         self.model = model
+        self.strict = strict
+        self.api_key = api_key  # None: any key (or none) is accepted
+        self.models = models  # None: every model is served
+        self.unknown_model_status = unknown_model_status
         self.requests = []
         self.request_headers = []
         self.triage_answer = default_triage_answer
@@ -210,17 +371,48 @@ class FakeLLM:
 
     # --- answering (called from handler threads) ---------------------------------------------------
 
-    def _record(self, body: dict[str, Any], headers: dict[str, str]) -> ScriptItem | int | None:
-        """Store the request; return the persistent failure status, else the next script item."""
+    def _record(self, body: dict[str, Any], headers: dict[str, str]) -> ScriptItem | int | _Reply | None:
+        """Store the request; return the persistent failure status, else a refusal of the request as
+        configured (key, model, strict body), else the next script item."""
         with self._lock:
             self.requests.append(body)
             self.request_headers.append(headers)
             if self._fail_status is not None:
                 return self._fail_status
+            refusal = self._refusal(body, headers)
+            if refusal is not None:
+                return refusal
             return self._script.popleft() if self._script else None
+
+    def _refusal(self, body: dict[str, Any], headers: dict[str, str]) -> _Reply | None:
+        """What api.openai.com (strict) or llama-swap would refuse in this request, as its answer."""
+        bearer = headers.get("authorization", "")
+        if self.api_key is not None and bearer != f"Bearer {self.api_key}":
+            if not bearer.startswith("Bearer "):
+                return OpenAIRefusal(401, "You didn't provide an API key. You need to provide your API key in an "
+                                          "Authorization header using Bearer auth (i.e. Authorization: Bearer "
+                                          "YOUR_KEY).").reply()
+            return OpenAIRefusal(401, f"Incorrect API key provided: {_masked(bearer[7:])}. You can find your API "
+                                      "key at https://platform.openai.com/account/api-keys.",
+                                 code="invalid_api_key").reply()
+        try:
+            if self.strict:
+                check_openai_body(body)
+        except OpenAIRefusal as refusal:
+            return refusal.reply()
+        model = body.get("model")
+        if self.models is not None and model not in self.models:
+            if self.strict:
+                return OpenAIRefusal(404, f"The model `{model}` does not exist or you do not have access to it.",
+                                     code="model_not_found").reply()
+            return _Reply(self.unknown_model_status, json.dumps({"error": f"could not find real modelID for {model}"})
+                          .encode())
+        return None
 
     def chat(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> _Reply:
         step = self._record(body, headers or {})
+        if isinstance(step, _Reply):
+            return step
         if isinstance(step, int):
             return _Reply(step, _error_body(step, f"fake LLM: fail_all({step})"))
         if isinstance(step, Status):
@@ -261,8 +453,9 @@ class FakeLLM:
             },
         }
 
-    def models(self) -> _Reply:
-        data = [{"id": self.model, "object": "model", "created": 0, "owned_by": "fake"}]
+    def model_list(self) -> _Reply:
+        served = sorted(self.models) if self.models is not None else [self.model]
+        data = [{"id": model, "object": "model", "created": 0, "owned_by": "fake"} for model in served]
         return _Reply(200, json.dumps({"object": "list", "data": data}).encode())
 
 
@@ -286,7 +479,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?")[0].rstrip("/")
         if path == "/v1/models":
-            self._send(self.fake.models())
+            self._send(self.fake.model_list())
         elif path == "/health":
             self._send(_Reply(200, b'{"status": "ok"}'))
         else:
@@ -327,8 +520,19 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (timeout): nothing to tell it
 
 
+RELAY_KEY = "sk-relay-test-0123456789abcdef"
+RELAY_MODEL = "gpt-4o-mini"
+
+
 @pytest.fixture
 def fake_llm() -> Iterator[FakeLLM]:
     """A fresh fake LLM for one test: default answers, nothing scripted, stopped afterwards."""
     with FakeLLM() as llm:
         yield llm
+
+
+@pytest.fixture
+def fake_relay() -> Iterator[FakeLLM]:
+    """A strict fake of api.openai.com behind the relay tier: key ``RELAY_KEY``, model ``RELAY_MODEL``."""
+    with FakeLLM(RELAY_MODEL, strict=True, api_key=RELAY_KEY, models={RELAY_MODEL}) as relay:
+        yield relay
