@@ -244,9 +244,11 @@ class Incidents:
 
     # --- failures and successes -----------------------------------------------------------------
     async def failed(self, key: str, *, error: str, title: str | None = None, detail: dict[str, Any] | None = None,
-                     immediate: bool = False, since: float | None = None) -> None:
+                     immediate: bool = False, since: float | None = None, told: bool = False) -> None:
         """Count one failure of ``key``; open its incident at ``alert_after`` in a row (at once when
-        ``immediate``). ``since``: when the failure began, if earlier than now (a mailbox down since)."""
+        ``immediate``). ``since``: when the failure began, if earlier than now (a mailbox down since).
+        ``told``: the failure's cause has an incident of its own that tells it (an LLM tier that refuses
+        us), so an incident this opens is silent even if that one is not on record yet."""
         now = self._clock()
         view = self._views.get(key)
         opening = immediate or (view.streak + 1 if view else 1) >= self.alert_after
@@ -263,7 +265,7 @@ class Incidents:
                 if detail:
                     row.detail = {**(row.detail or {}), **detail}
                 if immediate or row.streak >= self.alert_after:
-                    self._failing(edit, now, waiting)
+                    self._failing(edit, now, waiting, told=told)
                 self._views[key] = _view(row)
                 self._queued = self._queued or bool(edit.posts)
         except TransientError as exc:
@@ -297,7 +299,7 @@ class Incidents:
             return
         await self._flush()
 
-    def _failing(self, edit: Edit, now: float, waiting: int | None) -> None:
+    def _failing(self, edit: Edit, now: float, waiting: int | None, *, told: bool = False) -> None:
         """The streak reached the threshold: open the incident, or reopen it silently in its recovery hold."""
         row = edit.row
         if row.opened_at is not None:
@@ -311,7 +313,7 @@ class Incidents:
         row.opened_at, row.since = _dt(now), _dt(since)
         row.recovered_at, row.late, row.recovery_told, row.told_at, row.reminders = None, None, False, None, 0
         row.next_probe_at = _dt(now + self.probe_seconds)
-        row.silent = self._cause_told(row.key)
+        row.silent = told or self._cause_told(row.key)
         if row.silent:
             log.warning("alert.fired", key=row.key, silent=True, since=_iso(since), error=row.last_error)
             return
@@ -324,6 +326,7 @@ class Incidents:
         row.recovered_at, row.late = _dt(now), late
         log.info("alert.recovering", key=row.key, outage_seconds=now - _ts(row.since or row.opened_at),
                  confirm_in=self.flap_seconds)
+        edit.supersede = True  # an alert still waiting (its delivery failed) must not hold the recovery back
         if not row.recovery_told:
             row.recovery_told = True
             if not row.silent:

@@ -157,7 +157,7 @@ async def test_status_reports_queue_dlq_mailboxes_and_readiness(store: Store) ->
     assert report["ready"] is False
     assert report["checks"]["store"] == {"ok": True}
     assert report["queue"] == {"pending": 1}
-    assert report["dlq"] == {"size": 0, "oldest_age_seconds": 0.0}
+    assert report["dlq"] == {"size": 0, "oldest_age_seconds": 0.0, "by_reason": {}, "quarantined": 0}
     assert [m["name"] for m in report["mailboxes"]] == ["me"]
     assert report["mailboxes"][0]["connected"] is False
     assert report["mailboxes"][0]["last_mail_at"] is not None

@@ -185,7 +185,11 @@ def test_a_telegram_outage_pauses_the_cards_without_killing_mail(
         assert len(rows) == 3 and all(r["state"] == "retry_wait" and r["stage"] == "notify" for r in rows), rows
         fake_telegram.fail_all(None)
         rows = wait_for(lambda: finished(setup, 3), timeout=30, what="the cards after Telegram is back")
-        wait_for(lambda: _alerts(fake_telegram, "✅ Telegram recovered"), timeout=20, what="the recovery message")
+        try:
+            wait_for(lambda: _alerts(fake_telegram, "✅ Telegram recovered"), timeout=20, what="the recovery message")
+        except AssertionError:
+            print("\n".join(service.lines[-120:]), "\n", _plain(fake_telegram))
+            raise
     finally:
         assert service.stop() == 0
     assert {r["state"] for r in rows} == {"done"}

@@ -445,3 +445,43 @@ class _NullNotifier:
 
     async def aclose(self) -> None:
         """Nothing."""
+
+
+async def test_a_recovery_is_not_held_back_by_an_alert_waiting_to_be_delivered(
+    fake_telegram: FakeTelegram, notifier: TelegramNotifier
+) -> None:
+    """The alert could not go out (Telegram down too) and waits for its retry; the incident recovers
+    meanwhile: the recovery goes out at once and the stale alert is dropped (it waited behind the
+    alert's back-off before: 20 s late in a service test)."""
+    clock = Clock()
+    incidents = _incidents(notifier, clock, Waiting(2), flap_seconds=0)
+    fake_telegram.fail_all(500)
+    await _fail(incidents, 5)
+    assert incidents.snapshot()["pending_deliveries"] == 1
+    fake_telegram.fail_all(None)
+    clock.now += 1  # well before the alert's retry time
+    await incidents.triage_succeeded()
+    texts = _texts(fake_telegram)
+    assert len(texts) == 1 and "The LLM recovered" in texts[0], texts
+    assert incidents.snapshot()["pending_deliveries"] == 0
+    await _run_for(incidents, clock, 600)
+    assert len(_texts(fake_telegram)) == 1, _texts(fake_telegram)
+
+
+async def test_two_successes_at_once_end_an_incident_without_an_error(
+    fake_telegram: FakeTelegram, notifier: TelegramNotifier
+) -> None:
+    """Two stages succeed at once after an outage: the first ends and deletes the incident, the second
+    (which saw it open before it waited for the lock) creates the row and deletes it again. That must
+    write nothing: SQLAlchemy refuses to delete a row it never wrote, and the error was reported as
+    'the database is unavailable' (seen in a service test)."""
+    clock = Clock()
+    incidents = _incidents(notifier, clock, flap_seconds=0)
+    for _ in range(5):
+        await incidents.failed("telegram", error="Bad Gateway", title="Telegram")
+    assert incidents.paused("telegram")
+    with capture_logs() as logs:
+        await asyncio.gather(*(incidents.succeeded("telegram") for _ in range(3)))
+    assert not [e for e in logs if e["log_level"] == "error"], logs
+    assert await _STORES[-1].alerts.incidents() == []
+    assert not incidents.paused("telegram")

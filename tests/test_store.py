@@ -102,3 +102,23 @@ async def test_expired_lease_is_reaped_as_an_attempt_and_third_loss_is_dead(stor
     row = await store.get(message)
     assert row is not None and (row.attempts, row.dead_reason) == (3, "worker_lost")
     assert await store.claim_due("w", limit=1, lease_seconds=60) == []
+
+
+async def test_own_expired_leases_come_back_unless_in_flight(store: Store) -> None:
+    """A worker keeps the leases of the messages it is processing (their renewals failed during a
+    database outage), but one it lost track of (it could not record a failure while the database was
+    down) is due again at once, without an attempt: before, it stayed leased to a live worker forever."""
+    busy = await store.add_message(new("busy@x"))
+    lost = await store.add_message(new("lost@x"))
+    other = await store.add_message(new("other@x"))
+    assert busy is not None and lost is not None and other is not None
+    assert sorted(await store.claim_due("me", limit=2, lease_seconds=0)) == sorted([busy, lost])
+    assert await store.claim_due("them", limit=1, lease_seconds=0) == [other]
+    await asyncio.sleep(0.01)
+    reaped = dict(await store.reap_expired(alive="me", busy={busy}))
+    assert reaped == {lost: "pending", other: "pending"}
+    rows = {m: await store.get(m) for m in (busy, lost, other)}
+    assert rows[busy] is not None and rows[busy].lease_owner == "me"
+    assert rows[lost] is not None and (rows[lost].lease_owner, rows[lost].attempts) == (None, 0)
+    assert rows[other] is not None and rows[other].attempts == 1
+    assert lost in await store.claim_due("me", limit=5, lease_seconds=60)

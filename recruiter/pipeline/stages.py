@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import structlog
 
 from recruiter.calendar import CalendarSink, build_event, event_uid
-from recruiter.errors import MaybeDone, Postponed, TransientError
+from recruiter.errors import MaybeDone, Misconfigured, Postponed, TransientError
 from recruiter.health import LLM, Incidents, imap_key
 from recruiter.ics import build_invitation_event
 from recruiter.links import card_links
@@ -152,7 +152,9 @@ async def _guarded(deps: Deps, key: str, call: Callable[[], Awaitable[T]]) -> T:
     except Postponed:
         raise
     except TransientError as exc:
-        await incidents.failed(key, error=str(exc), detail={"tier": exc.dependency} if key == LLM else None)
+        # Every tier refuses us (Misconfigured): each tier's own incident tells the owner, once.
+        await incidents.failed(key, error=str(exc), detail={"tier": exc.dependency} if key == LLM else None,
+                               told=isinstance(exc, Misconfigured))
         if incidents.paused(key):
             raise Postponed(str(exc), delay=_probe_delay(incidents, key), dependency=exc.dependency) from exc
         raise

@@ -56,6 +56,7 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.deps = deps
         self.concurrency = concurrency
+        self._busy: set[int] = set()  # messages this worker is processing (their leases are alive)
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.retry_base = retry_base
@@ -148,7 +149,8 @@ class Worker:
     async def _reap(self) -> None:
         # This process's own leases are never lost while it runs: their renewers are alive (a renewal that
         # failed during a database outage renews the lease when the database is back).
-        reaped = await self.deps.store.reap_expired(alive=self.owner, pause=timedelta(seconds=self.lease_seconds))
+        reaped = await self.deps.store.reap_expired(alive=self.owner, busy=set(self._busy),
+                                                    pause=timedelta(seconds=self.lease_seconds))
         for message_id, state in reaped:
             log.warning("worker.lease_expired", message=message_id, state=state)
         if reaped:
@@ -181,8 +183,12 @@ class Worker:
         """Run a leased message's remaining stages; record a failure as a retry or a dead letter."""
         if row.lease_owner != self.owner:
             return
-        with structlog.contextvars.bound_contextvars(message=row.id, key=row.key, mailbox=row.mailbox):
-            await self._process(row)
+        self._busy.add(row.id)
+        try:
+            with structlog.contextvars.bound_contextvars(message=row.id, key=row.key, mailbox=row.mailbox):
+                await self._process(row)
+        finally:
+            self._busy.discard(row.id)
 
     async def _process(self, row: Message) -> None:
         message_id = row.id

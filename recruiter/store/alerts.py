@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from recruiter.store.models import (
     DEAD,
+    OUT_DROPPED,
     OUT_PENDING,
     OUT_SENDING,
     OUT_SENT,
@@ -47,6 +48,7 @@ class Edit:
     created: bool
     posts: list[dict[str, Any]] = field(default_factory=list)
     delete: bool = False
+    supersede: bool = False  # drop this incident's alerts and reminders still waiting to go out
 
     def post(self, key: str, kind: str, text: str, *, now: datetime, not_before: datetime | None = None) -> None:
         """Queue a message to the owner with this change (dropped if ``key`` was queued before)."""
@@ -90,7 +92,16 @@ class AlertStore:
             if row.detail is not None:
                 row.detail = safe_value(row.detail)
             if edit.delete:
-                await session.delete(row)
+                if row in session.new:  # created by this edit and gone again: never written
+                    session.expunge(row)
+                else:
+                    await session.delete(row)
+            if edit.supersede:
+                await session.execute(
+                    update(Outbox)
+                    .where(Outbox.incident == key, Outbox.state == OUT_PENDING, Outbox.kind.in_(("alert", "reminder")))
+                    .values(state=OUT_DROPPED, error="superseded: it recovered before this went out")
+                )
             await self._insert_posts(session, edit.posts)
 
     async def probe(self, key: str, *, now: datetime, next_at: datetime) -> bool:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import traceback as tb
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -473,11 +473,13 @@ class Store:
                 "error": error, "traceback": trace,
             })
 
-    async def reap_expired(self, *, max_lost: int = 3, alive: str | None = None,
+    async def reap_expired(self, *, max_lost: int = 3, alive: str | None = None, busy: Collection[int] = (),
                            pause: timedelta = timedelta(0)) -> list[tuple[int, str]]:
         """Return expired leases to the queue, counting an attempt; ``max_lost`` losses make it dead.
-        ``alive``: a lease owner known to be at work (the caller itself: a lease that ran out while the
-        database was down and its renewals failed is renewed, not lost). ``pause`` × the losses so far:
+        ``alive``: a lease owner known to be at work (the caller itself), ``busy`` the messages it is
+        processing: their leases ran out while the database was down and their renewals failed, they are
+        renewed, not lost. Its other expired leases are ones it lost track of (a failure it could not
+        record during an outage): they are due again at once, without an attempt. ``pause`` × the losses so far:
         how long a reaped message waits before it is due again, so that mail which was merely in flight
         when a worker was killed is not first in line (and in flight) at the next kill, while a message
         that kills its worker still dies ``max_lost`` times, only slower.
@@ -488,13 +490,17 @@ class Store:
         query = select(Message).where(
             Message.state.in_(DUE_STATES), Message.lease_owner.is_not(None), Message.lease_expires_at < now
         )
-        if alive is not None:
-            query = query.where(Message.lease_owner != alive)
         if not self.sqlite:
             query = query.with_for_update(skip_locked=True)
         reaped: list[tuple[int, str]] = []
         async with self._tx() as session:
             for row in list((await session.execute(query)).scalars()):
+                if alive is not None and row.lease_owner == alive:
+                    if row.id not in busy:
+                        row.lease_owner, row.lease_expires_at, row.updated_at = None, None, now
+                        row.next_attempt_at = now
+                        reaped.append((row.id, row.state))
+                    continue
                 earlier = await session.scalar(
                     select(func.count()).select_from(Attempt)
                     .where(Attempt.message_id == row.id, Attempt.error_class == "WorkerLost")
