@@ -248,8 +248,10 @@ async def _serve(settings: Settings, shutdown_grace: float) -> int:
     try:
         done, _ = await asyncio.wait({*tasks, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in done - {stopper}:
-            code = 1
             exc = task.exception() if not task.cancelled() else None
+            if stop.is_set() and exc is None:
+                continue  # the worker returns when told to stop: ending with the stop signal is no death
+            code = 1
             log.error("service.task_died", task=task.get_name(), error=repr(exc))
         stop.set()
         await _finish(worker_task, shutdown_grace)

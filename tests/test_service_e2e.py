@@ -10,10 +10,6 @@ import email
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,68 +25,9 @@ from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.radicale import Radicale
+from tests.support.service import Service, cli, stored, wait_for
 
 SECRET = "e2e-bearer-secret-123"
-
-
-class Service:
-    """A `recruiter run` subprocess with its log lines collected."""
-
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
-        self.env, self.cwd = env, cwd
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "recruiter", "run"], env=env, cwd=cwd,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        found = []
-        for line in list(self.lines):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("event") == name:
-                found.append(record)
-        return found
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=30)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self._reader.join(timeout=5)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recruiter", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=False)
-
-
-def stored(env: dict[str, str], cwd: Path) -> list[dict[str, Any]]:
-    result = cli(env, cwd, "messages", "--json")
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 @pytest.fixture

@@ -51,11 +51,14 @@ class Service:
         """SIGTERM, then wait (kill after 30 s)."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=30)
+            code = self.proc.wait(timeout=30)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
             self._reader.join(timeout=5)
+        if code != 0:
+            print(f"--- the service exited with {code}; its last lines ---\n" + "".join(self.lines[-40:]))
+        return code
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
