@@ -78,10 +78,7 @@ def read_answer(content: str) -> tuple[TriageResult, list[Repair]]:
     """The answer as a TriageResult and the repairs it needed (:func:`recruiter.llm.schema.repair_answer`,
     plus ``("(answer)", "extracted")`` when the JSON object had to be cut out of surrounding text).
     InvalidAnswer when there is no JSON object or no usable verdict in it."""
-    text = content.strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
+    text = _unfenced(content.strip())
     repairs: list[Repair] = []
     data = _json(text)
     if data is None and "{" in text:
@@ -95,6 +92,15 @@ def read_answer(content: str) -> tuple[TriageResult, list[Repair]]:
     except ValidationError as exc:
         raise InvalidAnswer(f"triage answer does not fit the schema: {exc.error_count()} error(s): "
                             f"{exc.errors()[0]['msg']}") from exc
+
+
+def _unfenced(text: str) -> str:
+    """The inside of a Markdown code fence around the whole text (```json … ```), else the text. By
+    slicing: the lazy pattern for it was quadratic in a run of blanks before the closing fence."""
+    if len(text) < 6 or not (text.startswith("```") and text.endswith("```")):
+        return text
+    inner = text[3:-3]
+    return (inner[4:] if inner.startswith("json") else inner).strip()
 
 
 def _json(text: str) -> object:
