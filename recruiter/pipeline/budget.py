@@ -42,6 +42,7 @@ T = TypeVar("T")
 
 DEFAULT_CPU_SECONDS = 10.0
 _REFIRE = 0.5  # CPU seconds to the second alarm, should a task swallow the first: then the helper exits
+_LARGE = 256 * 1024  # after a task with an input this large the helper returns its free heap pages
 _BUDGET_EXIT = 75  # a helper's exit code when a task swallowed its first alarm
 _PRELOAD = ["recruiter.pipeline.budget", "recruiter.mail.parse", "recruiter.llm.rules"]
 
@@ -249,6 +250,9 @@ def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGPROF, _alarm)
+    from recruiter.memory import release_memory, tune_malloc  # in the helper only
+
+    tune_malloc()  # the service's heap settings: a large mail's buffers go back to the system
     while True:
         try:
             fn, args, kwargs, cpu_seconds = conn.recv()
@@ -275,6 +279,8 @@ def _serve(conn: Connection) -> None:
         except Exception as exc:  # the result or exception does not pickle: say what it was
             conn.send(("error", HelperFailed(f"{type(reply[1]).__name__}: {str(reply[1])[:500]} "
                                              f"(not sendable: {type(exc).__name__})")))
+        if any(isinstance(arg, bytes | str) and len(arg) > _LARGE for arg in args):
+            release_memory()  # a large input's pages, freed but kept by the heap, go back now
 
 
 def descendants(pid: int | None = None) -> list[int]:
