@@ -43,6 +43,7 @@ from recruiter.mail.outgoing import Outgoing, prepare
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.mail.smtp import MaybeSent, SmtpSender
 from recruiter.notify.telegram import Notifier
+from recruiter.pipeline.budget import Budget
 from recruiter.store.models import DONE, Message
 from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
@@ -87,8 +88,9 @@ class Actions:
 
     def __init__(self, store: Store, *, mailboxes: Mapping[str, ImapMailbox], smtp: SmtpSender | None,
                  notifier: Notifier | None, profile: str, identity: Identity, lease_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, budget: Budget | None = None) -> None:
         self.store, self.mailboxes, self.smtp, self.notifier = store, mailboxes, smtp, notifier
+        self.budget = budget  # the mail is parsed there, never on the event loop
         self.profile, self.identity, self.lease_seconds, self.clock = profile, identity, lease_seconds, clock
 
     async def run(self, action: str, message_id: int) -> Outcome:
@@ -187,7 +189,7 @@ class Actions:
         the server accepted the message (False: it may have, the connection broke after the data)."""
         assert self.smtp is not None
         mailbox = self.mailboxes[row.mailbox]
-        mail = parse_message(row.raw)
+        mail = await self._parse(row.raw)
         outgoing, draft = await self._outgoing(action, row, mail, mailbox)
         intent = json.dumps({
             "action": action, "message_id": outgoing.message_id, "to": list(outgoing.recipients),
@@ -211,6 +213,17 @@ class Actions:
         await patiently(lambda: self.store.claim_effect(row.id, f"{row.key}:smtp", "smtp", answer), bound)
         bound.info("action.smtp_sent", message_id=outgoing.message_id, recipients=len(outgoing.recipients))
         return intent, True
+
+    async def _parse(self, raw: bytes) -> ParsedMail:
+        """The stored mail, parsed in a helper process under the CPU budget (a thread without one).
+        The worker read it within the budget once; should it fail now, nothing is sent."""
+        try:
+            if self.budget is None:
+                return await asyncio.to_thread(parse_message, raw)
+            return await self.budget.run(parse_message, raw)
+        except PermanentError as exc:
+            raise _Retry(Outcome(500, "Not sent", f"The mail cannot be read again ({exc}). Nothing was sent; "
+                                                  "answer it from your mail program.")) from exc
 
     async def _outgoing(self, action: str, row: Message, mail: ParsedMail,
                         mailbox: ImapMailbox) -> tuple[Outgoing, dict[str, Any] | None]:

@@ -26,6 +26,7 @@ from recruiter.llm.draft import load_profile, profile_name
 from recruiter.mail.mailops import ImapMailbox
 from recruiter.mail.smtp import SmtpSender, SmtpSettings
 from recruiter.notify.telegram import Notifier
+from recruiter.pipeline.budget import Budget
 from recruiter.settings import Settings
 from recruiter.store.repo import Store
 
@@ -99,7 +100,7 @@ def callback_router(actions: Actions, secret: str, *, clock: Callable[[], float]
     return router
 
 
-def build_actions(settings: Settings, store: Store, notifier: Notifier | None) -> Actions:
+def build_actions(settings: Settings, store: Store, notifier: Notifier | None, budget: Budget | None = None) -> Actions:
     """The actions wired from Settings: SMTP when ``SMTP_HOST`` is set, one IMAP mailbox per watched one."""
     smtp = None
     if settings.smtp_host:
@@ -118,4 +119,5 @@ def build_actions(settings: Settings, store: Store, notifier: Notifier | None) -
         identity=Identity(name=settings.owner_name or settings.smtp_from_name or profile_name(profile, ""),
                           address=settings.smtp_from_addr),
         lease_seconds=settings.lease_seconds,
+        budget=budget,
     )

@@ -25,16 +25,16 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from recruiter.errors import RecruiterError, TransientError
+from recruiter.errors import OverBudget, RecruiterError, TransientError
 from recruiter.mail import imap
-from recruiter.mail.parse import parse_headers
+from recruiter.mail.parse import ParsedMail, parse_headers
 from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
 from recruiter.pipeline.ingest import described, quarantined, store_new
 from recruiter.pipeline.prefilter import skip_reason
@@ -269,7 +269,7 @@ class _Run:
     async def _store_batch(self, client: Any, mb: MailboxSettings, uidvalidity: int, uids: list[int]) -> None:
         raws = await imap.fetch_raw(client, mb.name, uids)
         found = [(uid, raws[uid]) for uid in uids if uid in raws]  # expunged meanwhile: gone
-        news = await asyncio.to_thread(_describe_all, found, mb, uidvalidity, self.origin, self.runtime.settings)
+        news = [await _describe_one(self.runtime, uid, raw, mb, uidvalidity, self.origin) for uid, raw in found]
         try:
             ids = await self.runtime.store.add_messages(news)
         except TransientError:
@@ -330,27 +330,36 @@ class _Run:
         return s
 
 
-def _describe_all(found: Sequence[tuple[int, bytes]], mb: MailboxSettings, uidvalidity: int, origin: str,
-                  settings: Settings) -> list[NewMessage]:
-    """Read a fetched batch's headers (in a worker thread: parsing is CPU work) and prefilter it on the way.
+async def _describe_one(runtime: Runtime, uid: int, raw: bytes, mb: MailboxSettings, uidvalidity: int,
+                        origin: str) -> NewMessage:
+    """Read a fetched mail's header block (in a helper process, under the CPU budget of one message) and
+    prefilter it on the way.
 
     Bulk and automatic mail (most of a backlog) is stored already skipped, with the prefilter's reason,
     in the batch's one transaction: the same outcome as the prefilter stage, without a claim and two
-    writes per message. Everything else (and mail that does not parse) goes to the pipeline. The
-    prefilter reads headers, sender and Reply-To only, so the header block is all that is parsed here:
-    the body is parsed once, by the worker."""
-    out = []
-    for uid, raw in found:
-        try:
-            mail = parse_headers(raw, max_bytes=settings.max_message_bytes)
-        except Exception as exc:  # about this mail only: it is stored quarantined, the batch goes on
-            out.append(quarantined(raw, exc, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid,
-                                   origin=origin, why="the header block cannot be read", reason="unparseable"))
-            continue
-        new = described(raw, mail, mailbox=mb.name, folder=mb.folder, uidvalidity=uidvalidity, uid=uid)
-        reason = skip_reason(mail, own_addresses=settings.owner_addresses)
-        out.append(replace(new, origin=origin, skip_reason=reason))
-    return out
+    writes per message. Everything else goes to the pipeline; mail that does not parse, or not within
+    the budget, is stored quarantined and the batch goes on. The prefilter reads headers, sender and
+    Reply-To only, so the header block is all that is parsed here: the body is parsed once, by the worker."""
+    settings = runtime.settings
+    where: dict[str, Any] = {"mailbox": mb.name, "folder": mb.folder, "uidvalidity": uidvalidity, "uid": uid}
+    try:
+        mail, reason = await runtime.cpu_budget.run(read_headers, raw, settings.max_message_bytes,
+                                                    settings.owner_addresses)
+    except TransientError:
+        raise
+    except OverBudget as exc:
+        return quarantined(raw, exc, **where, origin=origin, reason="cpu_budget",
+                           why="reading the header block took more than the CPU budget of one message")
+    except Exception as exc:  # about this mail only: it is stored quarantined, the batch goes on
+        return quarantined(raw, exc, **where, origin=origin, why="the header block cannot be read",
+                           reason="unparseable")
+    return replace(described(raw, mail, **where), origin=origin, skip_reason=reason)
+
+
+def read_headers(raw: bytes, max_bytes: int, own_addresses: frozenset[str]) -> tuple[ParsedMail, str | None]:
+    """The header fields of ``raw`` and the prefilter's reason to skip it (None: the pipeline reads it)."""
+    mail = parse_headers(raw, max_bytes=max_bytes)
+    return mail, skip_reason(mail, own_addresses=own_addresses)
 
 
 async def run_replay(runtime: Runtime, options: ReplayOptions, progress: ProgressCallback | None = None,

@@ -18,11 +18,12 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from recruiter.errors import RecruiterError, UnparseableMail
+from recruiter.errors import OverBudget, PermanentError, RecruiterError
 from recruiter.llm.client import LLM
 from recruiter.llm.triage import Triager
 from recruiter.mail import imap
 from recruiter.mail.parse import ParsedMail, parse_message
+from recruiter.pipeline.budget import Budget
 from recruiter.pipeline.prefilter import skip_reason
 from recruiter.replay import ReplayOptions, check_options, search_criteria
 from recruiter.settings import MailboxSettings, Settings
@@ -93,14 +94,17 @@ async def plan_replay(settings: Settings, options: ReplayOptions,
     mailboxes = check_options(settings, options)
     store = await _readonly_store(settings.db_url)
     llm = LLM.from_settings(settings)
+    budget = Budget(settings.message_cpu_seconds)
     plan = ReplayPlan()
     try:
         left = options.limit
         for mb in mailboxes:
             if left is not None and left <= 0:
                 break
-            left = await _plan_mailbox(settings, mb, options, store, Triager(llm), plan, left, progress)
+            left = await _plan_mailbox(settings, mb, options, store, Triager(llm, budget=budget), plan, left,
+                                       progress)
     finally:
+        await budget.aclose()
         await llm.aclose()
         if store is not None:
             await store.aclose()
@@ -125,7 +129,7 @@ async def _plan_mailbox(settings: Settings, mb: MailboxSettings, options: Replay
                 batch = todo[start:start + options.batch_size]
                 raws = await imap.fetch_raw(client, mb.name, batch)
                 found = [(uid, raws[uid]) for uid in batch if uid in raws]
-                mails = await asyncio.to_thread(_parse_all, found, settings.max_text_chars)
+                mails = [(uid, await _parse(triager, raw, settings.max_text_chars)) for uid, raw in found]
                 keys = [m.key for _, m in mails if isinstance(m, ParsedMail)]
                 stored = await store.keys_stored(keys) if store and keys else set()
                 plan.already_stored += len(stored)
@@ -139,14 +143,16 @@ async def _plan_mailbox(settings: Settings, mb: MailboxSettings, options: Replay
     return left
 
 
-def _parse_all(found: list[tuple[int, bytes]], max_text_chars: int) -> list[tuple[int, ParsedMail | str]]:
-    out: list[tuple[int, ParsedMail | str]] = []
-    for uid, raw in found:
-        try:
-            out.append((uid, parse_message(raw, max_text_chars=max_text_chars)))
-        except (UnparseableMail, ValueError, LookupError, UnicodeError) as exc:
-            out.append((uid, f"unparseable: {exc}"))
-    return out
+async def _parse(triager: Triager, raw: bytes, max_text_chars: int) -> ParsedMail | str:
+    """The mail parsed in a helper process under the CPU budget, or why it goes to the DLQ."""
+    assert triager.budget is not None
+    try:
+        mail: ParsedMail = await triager.budget.run(parse_message, raw, max_text_chars=max_text_chars)
+    except OverBudget as exc:
+        return f"cpu_budget: {exc}"
+    except (PermanentError, ValueError, LookupError, UnicodeError) as exc:
+        return f"unparseable: {exc}"
+    return mail
 
 
 async def _plan_one(mailbox: str, uid: int, mail: ParsedMail | str, triager: Triager,

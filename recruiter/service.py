@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -31,7 +32,8 @@ from recruiter.memory import keep_releasing, tune_malloc
 from recruiter.notify.digest import LinkSigner
 from recruiter.notify.retell import RetellingNotifier
 from recruiter.notify.telegram import Notifier, StdoutNotifier, TelegramNotifier
-from recruiter.pipeline.ingest import describe
+from recruiter.pipeline.budget import Budget
+from recruiter.pipeline.ingest import describe_within
 from recruiter.pipeline.stages import Deps, Identity, Links
 from recruiter.pipeline.worker import Worker
 from recruiter.settings import Settings
@@ -57,11 +59,20 @@ class Runtime:
     drafts: dict[str, DraftSink] = field(default_factory=dict)
     incidents: Incidents | None = None
     alert_notifier: Notifier | None = None
+    budget: Budget | None = None
+
+    @property
+    def cpu_budget(self) -> Budget:
+        """The helper processes that parse mail and run the rules tier under MESSAGE_CPU_SECONDS."""
+        assert self.budget is not None
+        return self.budget
 
     async def aclose(self) -> None:
         """Close every connection; never raises."""
         closers = [*(d.aclose for d in self.drafts.values()), self.calendar.aclose, self.notifier.aclose,
                    self.llm.aclose, self.store.aclose]
+        if self.budget is not None:
+            closers.append(self.budget.aclose)
         if self.alert_notifier is not None and self.alert_notifier is not self.notifier:
             closers.insert(0, self.alert_notifier.aclose)
         for closer in closers:
@@ -113,6 +124,12 @@ def _link_secret(settings: Settings, *, required: bool) -> str:
     return secrets.token_hex(32)
 
 
+def new_budget(settings: Settings) -> Budget:
+    """Helper processes for parsing and the rules tier: two, so that one mail spending its whole budget
+    does not hold up the next (each helper is a Python interpreter of ~20 MB)."""
+    return Budget(settings.message_cpu_seconds, helpers=min(2, os.cpu_count() or 1))
+
+
 async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:
     """Build and start every collaborator from Settings."""
     store = Store.from_url(settings.db_url, busy_timeout=settings.db_busy_timeout)
@@ -127,10 +144,11 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
     drafts: dict[str, DraftSink] = {mb.name: ImapDrafts(mb, timeout=settings.imap_timeout)
                                     for mb in settings.mailboxes}
     file_drafts = DirDrafts(settings.drafts_dir)
+    budget = new_budget(settings)
 
     deps = Deps(
         store=store,
-        triager=Triager(llm),
+        triager=Triager(llm, budget=budget),
         drafter=Drafter(llm, profile, owner_name),
         drafts_for=lambda mailbox: drafts.get(mailbox, file_drafts),
         calendar=calendar,
@@ -147,7 +165,8 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
     worker = Worker(deps, concurrency=concurrency, lease_seconds=settings.lease_seconds,
                     poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,
                     retry_max=settings.retry_max_seconds, max_attempts=settings.retry_max_attempts,
-                    max_text_chars=settings.max_text_chars, max_message_bytes=settings.max_message_bytes)
+                    max_text_chars=settings.max_text_chars, max_message_bytes=settings.max_message_bytes,
+                    budget=budget)
     alert_notifier = _alert_notifier(settings, notifier, store, signer)
     deps.incidents = Incidents(
         alert_notifier, store, alert_after=settings.triage_alert_after, remind_seconds=settings.alert_remind_seconds,
@@ -157,7 +176,7 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
         dead_gather_seconds=settings.dead_notice_seconds,
     )
     llm.on_tier_event = deps.incidents.tier_event  # a tier that refuses us is told once, and its end
-    runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts, deps.incidents, alert_notifier)
+    runtime = Runtime(settings, store, llm, notifier, calendar, worker, drafts, deps.incidents, alert_notifier, budget)
     try:
         await notifier.start()
         if alert_notifier is not notifier:
@@ -177,7 +196,7 @@ async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: Te
     try:
         stored = duplicates = 0
         for label, raw in iter_paths(paths):
-            new = describe(raw, mailbox=FILE_MAILBOX, source=label)
+            new = await describe_within(runtime.cpu_budget, raw, mailbox=FILE_MAILBOX, source=label)
             if await runtime.store.add_message(new) is None:
                 duplicates += 1
             else:
@@ -222,7 +241,7 @@ async def _serve(settings: Settings, shutdown_grace: float) -> int:
 
     watchers = [Watcher(mb, runtime.store, on_stored=runtime.worker.wake, on_state=imap_state, on_store=store_state,
                         timeout=settings.imap_timeout, renew_seconds=settings.idle_renew_seconds,
-                        standby_poll=min(5.0, settings.lease_seconds))
+                        standby_poll=min(5.0, settings.lease_seconds), budget=runtime.budget)
                 for mb in settings.mailboxes]
     tasks = {asyncio.create_task(w.run(), name=f"watcher:{w.mb.name}") for w in watchers}
     tasks.add(asyncio.create_task(_ticker(incidents, watchers, settings.imap_alert_after_seconds),
@@ -234,7 +253,7 @@ async def _serve(settings: Settings, shutdown_grace: float) -> int:
     app = make_app(runtime.store, watchers, runtime.llm, incidents, stale_seconds=settings.imap_stale_seconds,
                    token=settings.webhook_token, replays=replays, wake=runtime.worker.wake,
                    metrics=runtime.worker.metrics,
-                   callbacks=callback_router(build_actions(settings, runtime.store, runtime.notifier),
+                   callbacks=callback_router(build_actions(settings, runtime.store, runtime.notifier, runtime.budget),
                                              runtime.worker.deps.links.secret))
     http = _HttpServer(uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                                       access_log=False, lifespan="off"))

@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import re
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -67,7 +66,6 @@ if TYPE_CHECKING:
     from openai import AsyncOpenAI
 
 log = structlog.get_logger()
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 BAD_REQUEST_LIMIT = 3  # unexplained 400s of different requests in a row that make a tier misconfigured
 _REMEMBERED_REFUSALS = 256  # refused request fingerprints remembered per tier
 
@@ -551,6 +549,21 @@ class _Failed(Exception):
         self.verdict = verdict
 
 
+def without_thinking(text: str) -> str:
+    """``text`` without its ``<think>…</think>`` blocks (an unclosed one is left as it is). By search,
+    not by a lazy pattern, which scans to the end from every "<think>" that is never closed."""
+    out: list[str] = []
+    position = 0
+    while True:
+        start = text.find("<think>", position)
+        end = text.find("</think>", start + 7) if start >= 0 else -1
+        if end < 0:
+            out.append(text[position:])
+            return "".join(out)
+        out.append(text[position:start])
+        position = end + 8
+
+
 def _count(usage: Any, name: str) -> int | None:
     """A token count from the answer's ``usage``, or None when absent or not a whole number."""
     value = usage.get(name) if isinstance(usage, dict) else None
@@ -581,7 +594,7 @@ def _answer(raw_body: bytes, endpoint: LLMEndpoint, seconds: float, messages: li
     if parsed is None:
         raise DependencyUnavailable(f"empty answer from {where(endpoint)}", dependency=endpoint.tier)
     raw, usage = parsed
-    content = _THINK.sub("", raw).strip()
+    content = without_thinking(raw).strip()
     prompt_tokens = _count(usage, "prompt_tokens")
     completion_tokens = _count(usage, "completion_tokens")
     estimated = not prompt_tokens or completion_tokens is None

@@ -67,7 +67,12 @@ class Drafter:
 
 def clean_draft(text: str) -> str:
     """Strip code fences and stray subject lines; refuse an empty answer."""
-    body = re.sub(r"^```\w*\s*|\s*```$", "", text.strip())
+    body = text.strip()
+    opening = re.match(r"```\w*\s*", body)  # \w and \s never overlap: linear
+    if opening:
+        body = body[opening.end():]
+    if body.endswith("```"):  # not "\s*```$" by search: that rescans a run of blanks from each blank
+        body = body[:-3].rstrip()
     body = re.sub(r"^subject:.*\n+", "", body, flags=re.IGNORECASE).strip()
     if not body:
         raise InvalidAnswer("the draft answer was empty")

@@ -162,7 +162,7 @@ def _sender(mail: ParsedMail, evidence: _Evidence) -> None:
 
 
 def _header_addr(mail: ParsedMail, name: str) -> str:
-    match = re.search(r"[\w.+-]+@[\w.-]+", mail.headers.get(name, ""))
+    match = re.search(r"(?<![\w.+-])[\w.+-]+@[\w.-]+", mail.headers.get(name, ""))  # starts of runs only
     return match.group(0).lower() if match else ""
 
 

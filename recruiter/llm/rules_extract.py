@@ -42,6 +42,7 @@ _NOT_COMPANIES = frozenset(
     | {name for names in MONTHS.values() for name in names}
     | {name for names in WEEKDAYS.values() for name in names}
 )
+_MAX_DISPLAY = 200
 _DISPLAY_COMPANY = (
     re.compile(r"^.+?\s+(?:at|from|@|\||-|–|bei|chez)\s+(?P<name>[^()]+?)\s*$", re.IGNORECASE),
     re.compile(r"^(?P<name>.+?)\s+(?:careers|talent(?: team| acquisition)?|recruiting|recruitment|hiring|jobs|"
@@ -115,6 +116,7 @@ def _clean_company(raw: str) -> str | None:
 
 
 def _company_from_display(display: str) -> str | None:
+    display = display[:_MAX_DISPLAY]  # the patterns below are quadratic in it; a name is not longer
     cleaned = re.sub(r"\(via [^)]*\)|\bvia \w+$", "", display, flags=re.IGNORECASE).strip()
     for pattern in _DISPLAY_COMPANY:
         match = pattern.match(cleaned)

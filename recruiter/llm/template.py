@@ -141,7 +141,7 @@ def _about(triage: TriageResult, joiner: str) -> str:
 
 
 def _greeting(mail: ParsedMail) -> str:
-    display = re.sub(r"\(.*?\)|\bvia\b.*$", "", mail.from_name, flags=re.IGNORECASE).strip(" \"'")
+    display = re.sub(r"\([^()\n]*\)|\bvia\b.*$", "", mail.from_name[:200], flags=re.IGNORECASE).strip(" \"'")
     if "," in display:  # "Doe, Jane"
         display = display.split(",", 1)[1]
     words = display.split()
@@ -160,5 +160,5 @@ def _sign_off(name: str) -> str:
 
 def _plain(value: str, limit: int) -> str:
     """Mail-derived text made inert: no links, no markup, one line, capped."""
-    text = re.sub(r"(?:https?://|www\.)\S+|<[^>]*>|[<>\[\]{}`*_]", " ", value)
+    text = re.sub(r"(?:https?://|www\.)\S+|<[^<>]*>|[<>\[\]{}`*_]", " ", value)  # [^<>]: linear on "<<<…"
     return re.sub(r"\s+", " ", text).strip(" .,;:")[:limit].strip()

@@ -17,6 +17,7 @@ from recruiter.llm import rules
 from recruiter.llm.client import LLM
 from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, Repair, TriageResult, repair_answer
 from recruiter.mail.parse import ParsedMail
+from recruiter.pipeline.budget import Budget
 
 log = structlog.get_logger()
 # The fence around the mail is unguessable by its author (a key of this process) and the same each
@@ -77,10 +78,7 @@ def read_answer(content: str) -> tuple[TriageResult, list[Repair]]:
     """The answer as a TriageResult and the repairs it needed (:func:`recruiter.llm.schema.repair_answer`,
     plus ``("(answer)", "extracted")`` when the JSON object had to be cut out of surrounding text).
     InvalidAnswer when there is no JSON object or no usable verdict in it."""
-    text = content.strip()
-    fenced = re.match(r"^```(?:json)?\s*(.*?)\s*```$", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1)
+    text = _unfenced(content.strip())
     repairs: list[Repair] = []
     data = _json(text)
     if data is None and "{" in text:
@@ -96,6 +94,15 @@ def read_answer(content: str) -> tuple[TriageResult, list[Repair]]:
                             f"{exc.errors()[0]['msg']}") from exc
 
 
+def _unfenced(text: str) -> str:
+    """The inside of a Markdown code fence around the whole text (```json … ```), else the text. By
+    slicing: the lazy pattern for it was quadratic in a run of blanks before the closing fence."""
+    if len(text) < 6 or not (text.startswith("```") and text.endswith("```")):
+        return text
+    inner = text[3:-3]
+    return (inner[4:] if inner.startswith("json") else inner).strip()
+
+
 def _json(text: str) -> object:
     """``text`` as JSON, or None when it is not (or nests past the parser's limit)."""
     try:
@@ -107,17 +114,21 @@ def _json(text: str) -> object:
 class Triager:
     """Runs triage on the LLM tiers when configured, on the rules tier otherwise."""
 
-    def __init__(self, llm: LLM) -> None:
+    def __init__(self, llm: LLM, *, budget: Budget | None = None) -> None:
         self.llm = llm
+        self.budget = budget  # the rules tier runs there, under the CPU budget of one message
 
-    def by_rules(self, mail: ParsedMail) -> Triaged:
-        """The last tier: no LLM, a transparent classifier (also used while every LLM tier is down)."""
-        return Triaged(rules.classify(mail), "rules")
+    async def by_rules(self, mail: ParsedMail) -> Triaged:
+        """The last tier: no LLM, a transparent classifier (also used while every LLM tier is down).
+        In a helper process under the CPU budget when there is one (OverBudget when it needs more)."""
+        if self.budget is None:
+            return Triaged(rules.classify(mail), "rules")
+        return Triaged(await self.budget.run(rules.classify, mail), "rules")
 
     async def triage(self, mail: ParsedMail) -> Triaged:
         """Classify one mail. LLM failures raise (Transient: retry later; Permanent: dead-letter)."""
         if not self.llm.configured:
-            return self.by_rules(mail)
+            return await self.by_rules(mail)
         messages = [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": user_message(mail)},

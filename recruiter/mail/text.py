@@ -6,8 +6,12 @@ the result is capped. Every function here is total: any ``str`` in, a ``str`` ou
 
 from __future__ import annotations
 
+import html as htmllib
 import re
-from html.parser import HTMLParser
+
+import structlog
+
+log = structlog.get_logger()
 
 # Zero-width and invisible formatting characters used to hide text or defeat filters.
 ZERO_WIDTH = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
@@ -78,7 +82,7 @@ _MOBILE = re.compile(
     re.IGNORECASE,
 )
 _DISCLAIMER = re.compile(
-    r"^\s*\**\s*(?:confidentiality\s+notice|disclaimer\b|important\s+notice\b|legal\s+notice\b|"
+    r"^\s*(?:\*+\s*)?(?:confidentiality\s+notice|disclaimer\b|important\s+notice\b|legal\s+notice\b|"
     r"this\s+(?:e-?mail|message|communication)(?:\s+\([^)]*\))?(?:\s+and\s+any\s+(?:files|attachments)[^.]{0,40})?"
     r"\s+(?:is|are|may\s+contain|contains)\s+(?:strictly\s+)?(?:confidential|privileged|intended)|"
     r"the\s+information\s+(?:contained\s+)?in\s+this\s+(?:e-?mail|message)|"
@@ -93,26 +97,107 @@ _DISCLAIMER = re.compile(
 def html_to_text(html: str) -> str:
     """Readable text of an HTML body: scripts, styles, hidden elements (``hidden``, ``aria-hidden``,
     ``display:none``, zero size or opacity), comments and zero-width characters removed; blocks and
-    ``<br>`` become line breaks. Linear in the input (stdlib parser, no tree); never raises."""
+    ``<br>`` become line breaks. Linear in the input (one pass of our own tokenizer, no tree); never
+    raises."""
     source = html[:_MAX_HTML_CHARS].replace(_LINE_MARK, "")
     extractor = _TextExtractor()
     try:
-        extractor.feed(source)
-        extractor.close()
-        text = "".join(extractor.parts)
-    except Exception:  # html.parser is lenient, but its failure modes on hostile input are undocumented
-        text = re.sub(r"<[^>]*>", " ", re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", source))
+        _tokenize(source, extractor)
+    except Exception:  # a bug of ours on some input: the text found so far
+        log.exception("html.tokenizer_failed")
+    text = "".join(extractor.parts)
     # Source line breaks are plain whitespace in HTML; only the marks become new lines.
     return _tidy(_collapse_blanks(text, _HTML_SPACE).replace(_LINE_MARK, "\n"))
 
 
-class _TextExtractor(HTMLParser):
+# The tokenizer. html.parser is quadratic on unclosed constructs (a start tag whose quote never
+# closes, "<!--" without "-->": each one rescans the rest of the document, seconds for 32 KB), so
+# tags are read here, each character looked at a bounded number of times: an unclosed comment runs to
+# the end of the document, and a tag that never ends (an unclosed quote) is text, as html.parser has it.
+_TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\r\f />\x00]*")
+_ATTR_GAP = re.compile(r"[\t\n\r\f /]+")
+_ATTR = re.compile(r"""([^\t\n\r\f />][^\t\n\r\f />=]*)"""
+                   r"""(?:[\t\n\r\f ]*=[\t\n\r\f ]*("[^"]*(?:"|\Z)|'[^']*(?:'|\Z)|[^\t\n\r\f >]*))?""")
+_RAW_TEXT = ("script", "style")  # their content is text up to their end tag, never markup
+
+
+def _tokenize(source: str, out: _TextExtractor) -> None:
+    """Feed ``source``'s start tags, end tags and text (entities decoded) to ``out``."""
+    size, index = len(source), 0
+    lower: str | None = None  # for the case-insensitive search of </script>, made when first needed
+    while index < size:
+        lt = source.find("<", index)
+        if lt < 0:
+            out.handle_data(htmllib.unescape(source[index:]))
+            return
+        if lt > index:
+            out.handle_data(htmllib.unescape(source[index:lt]))
+        following = source[lt + 1:lt + 2]
+        if source.startswith("<!--", lt):
+            end = source.find("-->", lt + 4)
+            index = size if end < 0 else end + 3
+        elif following in ("!", "?"):  # a declaration or processing instruction
+            end = source.find(">", lt + 2)
+            index = size if end < 0 else end + 1
+        elif following == "/":
+            end = source.find(">", lt + 2)
+            name = _TAG_NAME.match(source, lt + 2, end if end >= 0 else size)
+            if end < 0:
+                out.handle_data(htmllib.unescape(source[lt:]))  # as html.parser did: text after all
+                return
+            if name:
+                out.handle_endtag(name.group().lower())
+            index = end + 1
+        elif following.isascii() and following.isalpha():
+            tag, index, closed = _start_tag(source, lt)
+            if index < 0:  # the tag never ends: the rest is text, as html.parser made it
+                out.handle_data(htmllib.unescape(source[lt:]))
+                return
+            out.handle_starttag(tag[0], tag[1])
+            if closed:
+                out.handle_endtag(tag[0])
+            elif tag[0] in _RAW_TEXT:
+                lower = lower if lower is not None else source.lower()
+                end = lower.find("</" + tag[0], index)
+                out.handle_data(source[index:size if end < 0 else end])
+                index = size if end < 0 else end
+        else:
+            out.handle_data("<")
+            index = lt + 1
+
+
+def _start_tag(source: str, lt: int) -> tuple[tuple[str, list[tuple[str, str | None]]], int, bool]:
+    """((tag, attributes), index after the tag, self-closing) of the start tag at ``lt``; the index is
+    -1 when the tag does not end before the document does."""
+    name = _TAG_NAME.match(source, lt + 1)
+    assert name is not None
+    attrs: list[tuple[str, str | None]] = []
+    index = name.end()
+    size = len(source)
+    while index < size:
+        if source[index] == ">":
+            closed = source[index - 1] == "/" and index - 1 >= name.end()
+            return (name.group().lower(), attrs), index + 1, closed
+        gap = _ATTR_GAP.match(source, index)
+        if gap:
+            index = gap.end()
+            continue
+        attr = _ATTR.match(source, index)
+        assert attr is not None  # its first character is anything but a gap or ">"
+        value = attr.group(2)
+        if value is not None and value[:1] in ("'", '"'):
+            value = value[1:-1] if len(value) > 1 and value[-1] == value[0] else value[1:]
+        attrs.append((attr.group(1).lower(), htmllib.unescape(value) if value is not None else None))
+        index = attr.end()
+    return (name.group().lower(), attrs), -1, False
+
+
+class _TextExtractor:
     """Collects visible text. ``open`` is the stack of open elements; from index ``skip_from`` on,
     everything is inside a dropped or hidden element. Implied ends (``<p>`` closed by the next block,
     ``<head>`` closed by ``<body>``) are applied so an unclosed hidden element does not hide the rest."""
 
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.open: list[str] = []
         self.counts: dict[str, int] = {}  # tag -> how many are open: membership without a scan
@@ -155,11 +240,6 @@ class _TextExtractor(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip_from is None:
             self.parts.append(data)
-
-    def updatepos(self, i: int, j: int) -> int:
-        """No line and column bookkeeping (it is only for getpos(), which nothing here reads): it
-        counts the line breaks before every tag, a tenth of the parse."""
-        return j
 
 
 def _is_hidden(attrs: list[tuple[str, str | None]]) -> bool:

@@ -18,10 +18,11 @@ from typing import Any
 import aioimaplib
 import structlog
 
-from recruiter.errors import RecruiterError
+from recruiter.errors import RecruiterError, TransientError
 from recruiter.mail import imap
 from recruiter.mail.parse import parse_headers
-from recruiter.pipeline.ingest import describe, store_new
+from recruiter.pipeline.budget import Budget
+from recruiter.pipeline.ingest import describe_within, store_new
 from recruiter.settings import MailboxSettings
 from recruiter.store.repo import MailboxLock, Store
 from recruiter.store.safe import safe_key
@@ -55,7 +56,9 @@ class Watcher:
         timeout: float = 30.0,
         renew_seconds: float = 25 * 60,
         standby_poll: float = 5.0,
+        budget: Budget | None = None,
     ) -> None:
+        self.budget = budget  # mail is read there, under the CPU budget of one message
         self.mb = mb
         self.store = store
         self.on_stored = on_stored
@@ -346,7 +349,7 @@ class Watcher:
             for uid, head in heads.items():
                 if head.internaldate is not None and head.internaldate < start:
                     continue
-                keys[uid] = _header_key(head.header)
+                keys[uid] = await self._header_key(head.header)
             held = await self.store.keys_stored([k for k in keys.values() if k])
             missing = [uid for uid, key in sorted(keys.items()) if key is None or key not in held]
             for chunk_start in range(0, len(missing), FETCH_BATCH):
@@ -406,8 +409,8 @@ class Watcher:
             if raw is None:  # expunged between SEARCH and FETCH
                 continue
             self.failing_uid = uid
-            new = await asyncio.to_thread(describe, raw, mailbox=self.mb.name, folder=self.mb.folder,
-                                          uidvalidity=self._uidvalidity, uid=uid)
+            new = await describe_within(self.budget, raw, mailbox=self.mb.name, folder=self.mb.folder,
+                                        uidvalidity=self._uidvalidity, uid=uid)
             message_id = await store_new(self.store, new, checkpoint=checkpoint)
             self.log.info("mail.received" if message_id else "mail.duplicate", uid=uid, key=new.key,
                           message=message_id, quarantined=new.quarantine is not None or None)
@@ -420,8 +423,20 @@ class Watcher:
             await self.store.set_checkpoint(self.mb.name, self._uidvalidity, max(uids))
         return stored
 
+    async def _header_key(self, header: bytes) -> str | None:
+        """The store key of a mail from its Message-ID header alone, or None when it has none or it cannot
+        be read within the CPU budget (then it is fetched whole and ``describe_within`` decides)."""
+        try:
+            if self.budget is None:
+                return await asyncio.to_thread(header_key, header)
+            return await self.budget.run(header_key, header)
+        except TransientError:
+            raise
+        except Exception:
+            return None
 
-def _header_key(header: bytes) -> str | None:
+
+def header_key(header: bytes) -> str | None:
     """The store key of a mail from its Message-ID header alone, or None when it has none (then only its
     raw bytes tell its key)."""
     try:

@@ -268,7 +268,7 @@ class TelegramNotifier:
         await self._call("shutdown", self._bot.shutdown())
 
 
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")  # not [^>]: "<<<…" without ">" would be scanned from each "<"
 
 
 def html_to_plain(text: str) -> str:

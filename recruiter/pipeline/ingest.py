@@ -9,15 +9,18 @@ then the caller holds its place (the watcher's checkpoint) and tries again.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import traceback
 from dataclasses import replace
+from typing import Any
 
 import structlog
 
-from recruiter.errors import DependencyUnavailable, IngestBlocked, StoreRejected, TransientError
-from recruiter.mail.parse import ParsedMail, parse_headers
+from recruiter.errors import DependencyUnavailable, IngestBlocked, OverBudget, StoreRejected, TransientError
+from recruiter.mail.parse import DEFAULT_MAX_BYTES, ParsedMail, parse_headers
+from recruiter.pipeline.budget import Budget
 from recruiter.store.repo import NewMessage, Store
 from recruiter.store.safe import safe_key
 
@@ -53,6 +56,42 @@ def describe(
         return quarantined(raw, exc, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid,
                            source=source, why="the header block cannot be read", reason="unparseable")
     return described(raw, mail, mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid, source=source)
+
+
+async def describe_within(
+    budget: Budget | None,
+    raw: bytes,
+    *,
+    mailbox: str,
+    folder: str | None = None,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+    source: str | None = None,
+    origin: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> NewMessage:
+    """:func:`describe`, with the header block read in a helper process under the CPU budget of one
+    message (in a thread when ``budget`` is None), never on the event loop. A header block that needs
+    more than the budget is quarantined with reason ``cpu_budget``. Raises only TransientError (the
+    helpers are stopped: shutting down)."""
+    where: dict[str, Any] = {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid,
+                             "source": source}
+    try:
+        if budget is None:
+            mail = await asyncio.to_thread(parse_headers, raw, max_bytes=max_bytes)
+        else:
+            mail = await budget.run(parse_headers, raw, max_bytes=max_bytes)
+    except TransientError:
+        raise
+    except OverBudget as exc:
+        log.error("ingest.over_budget", uid=uid, error=str(exc))
+        return quarantined(raw, exc, **where, origin=origin, reason="cpu_budget",
+                           why="reading the header block took more than the CPU budget of one message")
+    except Exception as exc:  # whatever the parser does with these bytes, it is about this mail only
+        return quarantined(raw, exc, **where, origin=origin, why="the header block cannot be read",
+                           reason="unparseable")
+    new = described(raw, mail, **where)
+    return replace(new, origin=origin) if origin is not None else new
 
 
 def described(

@@ -196,7 +196,7 @@ async def triage(deps: Deps, job: Job) -> str:
     except TransientError as exc:
         if not (isinstance(exc, Postponed) or deps.triager.llm.all_down):
             raise  # one tier hiccuped: retry with backoff rather than settle for the rules tier
-        provisional = deps.triager.by_rules(job.mail)
+        provisional = await deps.triager.by_rules(job.mail)
         job.log.warning("triage.rules_fallback", error=str(exc), is_recruiter=provisional.result.is_recruiter)
         if not provisional.result.is_recruiter:
             raise

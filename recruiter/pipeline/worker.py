@@ -18,8 +18,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.health import LLM
 from recruiter.llm.schema import TriageResult
-from recruiter.mail.parse import DEFAULT_MAX_BYTES, parse_message
+from recruiter.mail.parse import DEFAULT_MAX_BYTES, ParsedMail, parse_message
 from recruiter.metrics import Metrics
+from recruiter.pipeline.budget import Budget
 from recruiter.pipeline.stages import STAGES, Deps, Job
 from recruiter.store.models import FINISHED, Message, utcnow
 from recruiter.store.repo import LeaseLost
@@ -50,7 +51,9 @@ class Worker:
         max_text_chars: int = 6000,
         max_message_bytes: int = DEFAULT_MAX_BYTES,
         metrics: Metrics | None = None,
+        budget: Budget | None = None,
     ) -> None:
+        self.budget = budget  # None: parse in a thread (tests and tools without helper processes)
         self.max_text_chars = max_text_chars
         self.max_message_bytes = max_message_bytes
         self.metrics = metrics or Metrics()
@@ -198,9 +201,7 @@ class Worker:
         renewer = asyncio.create_task(self._renew(message_id))
         try:
             try:
-                # Parsing a large mail takes seconds of CPU: keep the event loop (IDLE, leases) responsive.
-                mail = await asyncio.to_thread(parse_message, row.raw, max_text_chars=self.max_text_chars,
-                                               max_bytes=self.max_message_bytes)
+                mail = await self._parse(row.raw)
             except PermanentError:
                 raise
             except Exception as exc:  # whatever the parser does with these bytes is about this mail only
@@ -239,6 +240,15 @@ class Worker:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
+
+    async def _parse(self, raw: bytes) -> ParsedMail:
+        """Parse in a helper process under the CPU budget (OverBudget when the mail needs more): a large
+        or hostile mail costs its own CPU, never the event loop's (IDLE, leases, /healthz)."""
+        if self.budget is None:
+            return await asyncio.to_thread(parse_message, raw, max_text_chars=self.max_text_chars,
+                                           max_bytes=self.max_message_bytes)
+        return await self.budget.run(parse_message, raw, max_text_chars=self.max_text_chars,
+                                     max_bytes=self.max_message_bytes)
 
     async def _timed(self, stage: str, job: Job) -> str:
         """Run one stage and record how long it took and how it ended."""

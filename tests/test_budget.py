@@ -1,0 +1,166 @@
+"""The CPU budget: helper processes that really stop work, recover, and return results and errors."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+
+import pytest
+
+from recruiter.errors import DependencyUnavailable, OverBudget, UnparseableMail
+from recruiter.mail.parse import ParsedMail, parse_message
+from recruiter.pipeline.budget import Budget, HelperFailed, descendants
+
+
+def spin() -> None:
+    """A task that never ends on its own (pure Python: the CPU timer stops it)."""
+    while True:
+        pass
+
+
+def swallow() -> None:
+    """A task that catches everything it can, the first alarm included."""
+    while True:
+        try:
+            while True:
+                pass
+        except BaseException:  # the point: the alarm fires again
+            pass
+
+
+def backtrack(n: int) -> bool:
+    """A regex that needs exponential time: the engine itself looks at signals and stops."""
+    return re.match(r"(a+)+$", "a" * n + "b") is not None
+
+
+def sleep_c(seconds: float) -> None:
+    """Blocks without spending CPU: only the wall-clock backstop stops it."""
+    time.sleep(seconds)
+
+
+def raise_unparseable() -> None:
+    raise UnparseableMail("no header block")
+
+
+def raise_value() -> None:
+    raise ValueError("bad value")
+
+
+def die() -> None:
+    os._exit(3)
+
+
+def pid() -> int:
+    return os.getpid()
+
+
+async def test_a_normal_task_returns_its_result() -> None:
+    budget = Budget(5.0)
+    try:
+        mail = await budget.run(parse_message, b"Subject: hello\r\nFrom: a@b.example\r\n\r\nbody text\r\n")
+        assert isinstance(mail, ParsedMail)
+        assert mail.subject == "hello" and mail.text == "body text"
+        assert await budget.run(pid) != os.getpid()
+    finally:
+        await budget.aclose()
+
+
+async def test_a_task_that_loops_forever_is_stopped_within_the_budget_and_the_pool_recovers() -> None:
+    budget = Budget(0.3, helpers=1)
+    try:
+        first = await budget.run(pid)
+        with pytest.raises(OverBudget) as caught:
+            await budget.run(spin)
+        assert caught.value.reason == "cpu_budget"
+        with pytest.raises(OverBudget):
+            await budget.run(swallow)
+        with pytest.raises(OverBudget):
+            await budget.run(backtrack, 60)
+        assert budget.over_budget == 3 and budget.killed == 0  # the helper's own timer stopped each one
+        assert await budget.run(pid) != first  # the one that swallowed its alarm took its helper with it
+        second = await budget.run(pid)
+        with pytest.raises(OverBudget):
+            await budget.run(spin)
+        assert await budget.run(pid) == second  # stopped by its timer, the helper lives on
+        assert await budget.run(backtrack, 5) is False
+    finally:
+        await budget.aclose()
+
+
+async def test_work_that_ignores_signals_is_killed_by_the_wall_clock_and_replaced() -> None:
+    budget = Budget(0.2, wall_seconds=0.5, helpers=1)
+    try:
+        first = await budget.run(pid)
+        with pytest.raises(OverBudget):
+            await budget.run(sleep_c, 30.0)
+        assert budget.killed == 1
+        assert await budget.run(pid) != first
+    finally:
+        await budget.aclose()
+
+
+async def test_exceptions_come_back_as_themselves() -> None:
+    budget = Budget(5.0)
+    try:
+        with pytest.raises(UnparseableMail, match="no header block"):
+            await budget.run(raise_unparseable)
+        with pytest.raises(UnparseableMail):
+            await budget.run(parse_message, b"")
+        with pytest.raises(ValueError, match="bad value"):
+            await budget.run(raise_value)
+    finally:
+        await budget.aclose()
+
+
+async def test_a_helper_that_dies_is_a_failure_of_that_task_only() -> None:
+    budget = Budget(5.0, helpers=1)
+    try:
+        with pytest.raises(HelperFailed, match="exit code 3"):
+            await budget.run(die)
+        assert await budget.run(backtrack, 3) is False
+    finally:
+        await budget.aclose()
+
+
+async def test_tasks_share_the_helpers_and_the_loop_stays_free() -> None:
+    budget = Budget(0.5, helpers=2)
+    try:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        clock = asyncio.create_task(ticker())
+        results = await asyncio.gather(*(budget.run(spin) for _ in range(3)), budget.run(backtrack, 4),
+                                       return_exceptions=True)
+        clock.cancel()
+        assert [type(r) for r in results] == [OverBudget, OverBudget, OverBudget, bool]
+        assert ticks > 10  # the loop ran while the helpers spun
+        assert len(budget.pids()) == 2
+    finally:
+        await budget.aclose()
+
+
+async def test_helpers_are_recycled_and_stopped() -> None:
+    budget = Budget(5.0, helpers=1, max_tasks=2)
+    try:
+        pids = [await budget.run(pid) for _ in range(3)]
+        assert pids[0] == pids[1] != pids[2]
+        alive = budget.pids()
+        assert alive == [pids[2]] and set(alive) <= set(descendants())
+        assert pids[0] not in descendants()
+    finally:
+        await budget.aclose()
+    assert budget.pids() == []
+    for _ in range(50):
+        if not set(alive) & set(descendants()):
+            break
+        await asyncio.sleep(0.1)
+    assert not set(alive) & set(descendants())
+    with pytest.raises(DependencyUnavailable):
+        await budget.run(pid)
