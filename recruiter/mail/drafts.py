@@ -17,14 +17,16 @@ import aioimaplib
 
 from recruiter.mail import imap
 from recruiter.mail.compose import KEY_HEADER, find_header_value
+from recruiter.mail.mailops import match_drafts
 from recruiter.settings import MailboxSettings
 
 
 class DraftSink(Protocol):
     """Somewhere a reply draft can be stored once."""
 
-    async def find(self, key: str) -> str | None:
-        """A reference to the existing draft for ``key``, or None."""
+    async def find(self, key: str, original_id: str | None = None) -> str | None:
+        """A reference to the existing draft for ``key`` (or the one key-less reply to ``original_id``),
+        or None."""
 
     async def append(self, raw: bytes) -> str:
         """Store a draft; returns a reference to it."""
@@ -45,7 +47,7 @@ class DirDrafts:
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         return self.directory / f"{safe}-{digest}.eml"
 
-    async def find(self, key: str) -> str | None:
+    async def find(self, key: str, original_id: str | None = None) -> str | None:
         path = self.path_for(key)
         return str(path) if path.exists() else None
 
@@ -100,17 +102,20 @@ class ImapDrafts:
         if client is not None:
             await imap.close(client)
 
-    async def find(self, key: str) -> str | None:
+    async def find(self, key: str, original_id: str | None = None) -> str | None:
+        """The draft for ``key`` identified exactly (see :func:`match_drafts`); several competing key-less
+        replies count as none (a draft with our key is then written, and that one is sent)."""
         async with self._lock:
             try:
                 with imap.guard(self.mb.name, "draft search"):
                     client = await self._connect()
                     await client.noop()
-                    uids = await imap.uid_search(client, self.mb.name, "HEADER", KEY_HEADER, imap.quote(key))
+                    match = await match_drafts(client, self.mb.name, key, original_id)
             except BaseException:
                 await self._drop()
                 raise
-            return f"{self.mb.name}:{self.folder}:{uids[-1]}" if uids else None
+            uid = match.newest
+            return f"{self.mb.name}:{self.folder}:{uid}" if uid is not None else None
 
     async def append(self, raw: bytes) -> str:
         async with self._lock:

@@ -243,7 +243,7 @@ async def draft(deps: Deps, job: Job) -> str:
     resumed = job.row.stage == "draft"
     if not resumed or await deps.store.effect(effect_key) is None:
         sink = deps.drafts_for(job.row.mailbox)
-        ref = await sink.find(job.key) if resumed else None
+        ref = await sink.find(job.key, job.row.message_id) if resumed else None
         if ref is None:
             # Written before the APPEND: after a crash the message resumes here and looks for this draft.
             await job.save(deps.store, stage="draft")
