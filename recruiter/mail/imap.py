@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import re
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import aioimaplib
 
@@ -31,6 +32,7 @@ _LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 
 ConnLost = Callable[[Exception | None], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Selected:
 
 class ImapError(DependencyUnavailable):
     """An IMAP command failed or the server is unreachable."""
+
+
+class Dropped(ImapError):
+    """A command got no answer: the connection was lost under it, or it timed out. The command may or may
+    not have been carried out; the connection is useless now."""
 
 
 def unavailable(mailbox: str, what: str) -> ImapError:
@@ -209,6 +216,26 @@ async def append(client: aioimaplib.IMAP4, mailbox: str, raw: bytes, folder: str
         if match:
             return int(match.group(1))
     return None
+
+
+async def until_lost(step: Awaitable[T], lost: asyncio.Event, timeout: float, mailbox: str, what: str) -> T:
+    """``step``'s result, or Dropped as soon as ``lost`` is set (the transport said the server closed the
+    connection: aioimaplib would leave the command waiting for its whole timeout) or ``timeout`` passes."""
+    task = asyncio.ensure_future(step)
+    waiter = asyncio.ensure_future(lost.wait())
+    try:
+        done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    if lost.is_set():
+        raise Dropped(f"IMAP {mailbox}: {what}: the server closed the connection", dependency=f"imap:{mailbox}")
+    raise Dropped(f"IMAP {mailbox}: {what}: no answer within {timeout:g} s", dependency=f"imap:{mailbox}")
 
 
 @contextlib.contextmanager

@@ -268,6 +268,18 @@ class Dovecot:
                 return
             time.sleep(0.01)
 
+    def kill(self) -> None:
+        """``kill -9`` of every Dovecot process: no BYE; the kernel closes the clients' connections.
+        Returns once all of them are gone; :meth:`start` brings it back with the same users and mail."""
+        pid = self.master_pid()
+        if pid is None:
+            return
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _live_group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.pid_file.unlink(missing_ok=True)
+
     def restart(self) -> None:
         """Stop and start again, on the same port, with the same users and mail."""
         self.stop()
