@@ -29,7 +29,8 @@ from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.smtp import SmtpSink
 from tests.test_callbacks import World, app_for, env_for, process, uidvalidity
 
-pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning"),
+              pytest.mark.both_imap_servers]
 
 JANE = "jane@acme-talent.example"
 BOB = "bob@initech-jobs.example"

@@ -20,7 +20,7 @@ import structlog
 
 from recruiter.mail import imap
 from recruiter.mail.compose import KEY_HEADER, find_header_value
-from recruiter.mail.mailops import match_drafts
+from recruiter.mail.mailops import DraftMatch, match_drafts
 from recruiter.settings import MailboxSettings
 
 log = structlog.get_logger()
@@ -119,8 +119,9 @@ class ImapDrafts:
             client = await imap.connect(self.mb, timeout=self.timeout, conn_lost=lambda _exc: lost.set())
             try:
                 if self.folder is None:
-                    self.folder = self.mb.drafts or await imap.find_special_use(client, self.mb.name, "\\Drafts")
-                    self.folder = self.folder or "Drafts"
+                    self.folder = await imap.find_folder(client, self.mb.name, "\\Drafts", self.mb.drafts)
+                    if self.folder is None:
+                        raise imap.missing_folder(self.mb.name, "\\Drafts")
                 await imap.select(client, self.mb.name, self.folder)
             except BaseException:
                 await imap.close(client)
@@ -164,7 +165,12 @@ class ImapDrafts:
         """The draft for ``key`` identified exactly (see :func:`match_drafts`); several competing key-less
         replies count as none (a draft with our key is then written, and that one is sent)."""
         async with self._lock:
-            match = await self._run("draft search", lambda c: match_drafts(c, self.mb.name, key, original_id))
+            async def search(client: aioimaplib.IMAP4) -> DraftMatch:
+                # A kept selected connection sees drafts appended elsewhere only once the server has told it.
+                await client.noop()
+                return await match_drafts(client, self.mb.name, key, original_id)
+
+            match = await self._run("draft search", search)
             uid = match.newest
             return f"{self.mb.name}:{self.folder}:{uid}" if uid is not None else None
 

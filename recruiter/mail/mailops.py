@@ -122,9 +122,12 @@ class ImapMailbox:
                 await imap.close(client)
 
     async def _folder(self, client: aioimaplib.IMAP4, flag: str, configured: str | None, default: str) -> str:
+        del default  # a folder that does not exist is said, never guessed (imap.missing_folder)
         if flag not in self._folders:
-            found = configured or await imap.find_special_use(client, self.mb.name, flag)
-            self._folders[flag] = found or default
+            found = await imap.find_folder(client, self.mb.name, flag, configured)
+            if found is None:
+                raise imap.missing_folder(self.mb.name, flag)
+            self._folders[flag] = found
         return self._folders[flag]
 
     async def _drafts(self, client: aioimaplib.IMAP4) -> tuple[str, int]:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import structlog
 
 from recruiter.calendar import CalendarSink, build_event, event_uid
-from recruiter.errors import MaybeDone, Postponed, TransientError
+from recruiter.errors import MaybeDone, Misconfigured, Postponed, TransientError
 from recruiter.health import LLM, Incidents, imap_key
 from recruiter.ics import build_invitation_event
 from recruiter.links import card_links
@@ -152,7 +152,10 @@ async def _guarded(deps: Deps, key: str, call: Callable[[], Awaitable[T]]) -> T:
     except Postponed:
         raise
     except TransientError as exc:
-        await incidents.failed(key, error=str(exc), detail={"tier": exc.dependency} if key == LLM else None)
+        # A dependency that refuses us for its configuration (a mailbox without a Drafts folder) opens its
+        # incident at once: the message waits for the fix without an attempt counted, the next ones too.
+        await incidents.failed(key, error=str(exc), detail={"tier": exc.dependency} if key == LLM else None,
+                               immediate=isinstance(exc, Misconfigured) and key != LLM)
         if incidents.paused(key):
             raise Postponed(str(exc), delay=_probe_delay(incidents, key), dependency=exc.dependency) from exc
         raise
