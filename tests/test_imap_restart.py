@@ -25,10 +25,12 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram
 from tests.support.service import Service, cards, cli, finished, run_env, wait_for
+from tests.test_imap_folders import crlf
 
 OUTAGE_SECONDS = 20.0  # long enough for the watcher's backoff to reach its cap
 
 
+@pytest.mark.both_imap_servers
 @pytest.mark.parametrize("how", ["restart", "kill-9"])
 def test_the_card_after_an_imap_outage_comes_within_seconds_of_the_servers_return(
     tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser, fake_telegram: FakeTelegram, how: str,
@@ -119,6 +121,7 @@ def _drafts_via(proxy: Proxy, user: ImapUser, tmp_path: Path, telegram: FakeTele
                       probe_after=0.5, probe_timeout=1.0)
 
 
+@pytest.mark.both_imap_servers
 async def test_an_append_whose_answer_was_lost_is_found_not_written_twice(
     tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser, fake_telegram: FakeTelegram,
 ) -> None:
@@ -130,7 +133,7 @@ async def test_an_append_whose_answer_was_lost_is_found_not_written_twice(
         assert await sink.find(key) is None  # the kept connection exists now
         proxy.lose_append_answer = True
         began = time.monotonic()
-        ref = await sink.append(make_mail(headers={KEY_HEADER: key}))
+        ref = await sink.append(crlf(make_mail(headers={KEY_HEADER: key})))
         took = time.monotonic() - began
         [(uid, _, raw)] = dovecot.messages(imap_user.user, "Drafts")
         assert ref.endswith(f":{uid}") and key.encode() in raw
@@ -141,6 +144,7 @@ async def test_an_append_whose_answer_was_lost_is_found_not_written_twice(
         await proxy.aclose()
 
 
+@pytest.mark.both_imap_servers
 async def test_a_silent_kept_connection_is_found_out_by_a_short_noop(
     tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser, fake_telegram: FakeTelegram,
 ) -> None:
@@ -153,7 +157,7 @@ async def test_a_silent_kept_connection_is_found_out_by_a_short_noop(
         proxy.silence_open_connections()  # a server gone without a FIN: nothing comes back any more
         await asyncio.sleep(0.6)  # unused longer than probe_after
         began = time.monotonic()
-        ref = await sink.append(make_mail(headers={KEY_HEADER: key}))
+        ref = await sink.append(crlf(make_mail(headers={KEY_HEADER: key})))
         took = time.monotonic() - began
         assert len(dovecot.messages(imap_user.user, "Drafts")) == 1 and ref.startswith("me:Drafts:")
         assert took < 5, f"the silent connection cost {took:.1f} s"  # the NOOP's 1 s, not the 10 s timeout
