@@ -27,7 +27,7 @@ from tests.servers.fake_telegram import FakeTelegram
 from tests.support.service import Service, cards, cli, finished, run_env, wait_for
 from tests.test_imap_folders import crlf
 
-OUTAGE_SECONDS = 20.0  # long enough for the watcher's backoff to reach its cap
+OUTAGE_SECONDS = 12.0  # long enough for the watcher's backoff (1, 2, 4, 5 s) to reach its cap
 
 
 @pytest.mark.both_imap_servers
