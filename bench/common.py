@@ -29,7 +29,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.servers import fake_telegram as tg  # noqa: E402
-from tests.servers.dovecot import Dovecot, ImapUser, free_port  # noqa: E402
+from tests.servers.cyrus import Cyrus  # noqa: E402
+from tests.servers.dovecot import Dovecot, ImapServer, ImapUser, free_port  # noqa: E402
 from tests.servers.fake_llm import FakeLLM  # noqa: E402
 from tests.servers.postgres import PG_HOST, PG_PORT, PG_USER, create_database, drop_database  # noqa: E402
 
@@ -156,10 +157,22 @@ def start_dovecot(stack: contextlib.ExitStack, *, idle_check: str = "30s") -> Do
     return server
 
 
-def add_user(dovecot: Dovecot) -> ImapUser:
+def start_cyrus(stack: contextlib.ExitStack) -> Cyrus:
+    """A real Cyrus (master, imapd, idled; tests/servers/cyrus.py) in a temporary folder, stopped and
+    deleted when ``stack`` closes."""
+    root = Path(tempfile.mkdtemp(prefix="rr-bench-cyrus-"))
+    root.chmod(0o755)
+    stack.callback(shutil.rmtree, root, ignore_errors=True)
+    server = Cyrus(root)
+    server.start()
+    stack.callback(server.stop)
+    return server
+
+
+def add_user(server: ImapServer) -> ImapUser:
     user, password = f"bench{secrets.token_hex(4)}@example.org", secrets.token_hex(8)
-    dovecot.add_user(user, password)
-    return ImapUser(user, password, dovecot.host, dovecot.port)
+    server.add_user(user, password)
+    return ImapUser(user, password, server.host, server.port)
 
 
 def database(stack: contextlib.ExitStack, kind: str, workdir: Path) -> str:

@@ -1,6 +1,7 @@
 """bench/latency — how fast a recruiter mail becomes a Telegram card, against the IMAP server's own push delay.
 
-Real Dovecot, `recruiter run` as a subprocess (shipped defaults), the zero-latency loopback LLM and Bot API.
+Real Dovecot (or Cyrus: `--server cyrus`), `recruiter run` as a subprocess (shipped defaults), the zero-latency
+loopback LLM and Bot API.
 Recruiter mails are APPENDed one at a time. For each one, in the same run:
 
   push     APPEND returning → a bare aioimaplib IDLE client sees the EXISTS (the server's push delay)
@@ -8,6 +9,7 @@ Recruiter mails are APPENDed one at a time. For each one, in the same run:
   overhead card − push, per mail: what the service adds above the server
 
 Run from the repository root:  .venv/bin/python -m bench.latency [--mails 200] [--db sqlite|postgresql]
+                               [--server dovecot|cyrus]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bench.common import (
     percentile,
     resources,
     service_env,
+    start_cyrus,
     start_dovecot,
     start_llm,
     start_service,
@@ -124,7 +127,7 @@ async def measure(user: ImapUser, telegram: TimedTelegram, mails: int, warmup: i
     try:
         for index in range(warmup + mails):
             tag = f"lat-{nonce}-{index:04d}"
-            raw = corpus.recruiter(index, rng, nonce, tag=tag)
+            raw = corpus.recruiter(index, rng, nonce, tag=tag).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
             response = await appender.append(raw, mailbox="INBOX")
             appended = time.monotonic()
             if response.result != "OK":
@@ -185,6 +188,8 @@ def main() -> int:
     parser.add_argument("--mails", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=3, help="mails sent first and not counted (default 3)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--server", choices=("dovecot", "cyrus"), default="dovecot",
+                        help="the IMAP server (Cyrus: installed as .ci/run does, see tests/servers/cyrus.py)")
     parser.add_argument("--gap", type=float, default=0.6,
                         help="quiet time after each card before the next APPEND, seconds (plus 0–0.4 s random)")
     parser.add_argument("--timeout", type=float, default=30.0, help="per mail, seconds")
@@ -196,8 +201,8 @@ def main() -> int:
     args = parser.parse_args()
     with resources() as stack:
         cwd = workdir(stack)
-        dovecot = start_dovecot(stack, idle_check=args.idle_check)
-        user = add_user(dovecot)
+        server = start_dovecot(stack, idle_check=args.idle_check) if args.server == "dovecot" else start_cyrus(stack)
+        user = add_user(server)
         llm = start_llm(stack)
         telegram = start_telegram(stack)
         env = service_env(cwd, database(stack, args.db, cwd), user, llm, telegram)
@@ -210,7 +215,7 @@ def main() -> int:
         cpu = cpu_seconds(service.pid) - cpu_before
         if not service.alive():
             raise SystemExit(f"the service died:\n{service.tail()}")
-        ok = report(samples, warm, args.db)
+        ok = report(samples, warm, f"{args.db}, IMAP server {args.server}")
         print(f"service CPU: {cpu / (len(samples) + len(warm)) * 1000:.1f} ms per mail (user + system)")
         if args.keep_log:
             shutil.copyfile(service.log_path, args.keep_log)

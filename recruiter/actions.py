@@ -37,8 +37,8 @@ import structlog
 from recruiter.errors import PermanentError, RecruiterError, TransientError
 from recruiter.llm.schema import TriageResult
 from recruiter.llm.template import template_decline
-from recruiter.mail.compose import build_reply
-from recruiter.mail.mailops import ImapMailbox
+from recruiter.mail.compose import KEY_HEADER, build_reply
+from recruiter.mail.mailops import AmbiguousDraft, ImapMailbox
 from recruiter.mail.outgoing import Outgoing, prepare
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.mail.smtp import MaybeSent, SmtpSender
@@ -232,12 +232,15 @@ class Actions:
         draft: dict[str, Any] | None = None
         try:
             if action == "send":
-                copy = await mailbox.find_draft(row.key, row.message_id)
+                try:
+                    copy = await mailbox.find_draft(row.key, row.message_id)
+                except AmbiguousDraft as exc:
+                    raise _Retry(_competing(exc)) from exc
                 if copy is None:
                     raise _Retry(Outcome(409, "No draft", "There is no draft for this mail in Drafts any more. "
                                                           "Nothing was sent."))
                 raw = copy.raw
-                draft = {"folder": copy.folder, "uidvalidity": copy.uidvalidity, "uid": copy.uid}
+                draft = {"folder": copy.folder, "uidvalidity": copy.uidvalidity, "uid": copy.uid, "by": copy.by}
             else:
                 triage = TriageResult.model_validate(row.triage or {"is_recruiter": True, "confidence": 1.0})
                 body = template_decline(self.profile, mail, triage, owner_name=self.identity.name)
@@ -345,6 +348,16 @@ def card_text(row: Message, what: str, intent: dict[str, Any] | None) -> str:
     if what == "uncertain":
         lines.append("The service stopped while sending: check your Sent folder. It will not be sent again.")
     return "\n".join(lines)
+
+
+def _competing(exc: AmbiguousDraft) -> Outcome:
+    """The page when several key-less drafts answer the mail: which ones, and how to settle it."""
+    names = "; ".join(f"draft {c.uid}: “{c.subject or '(no subject)'}” to {c.to or '(no recipient)'}"
+                      for c in exc.competing)
+    return Outcome(409, "Several drafts — nothing sent", (
+        f"{len(exc.competing)} drafts in Drafts answer this mail and none of them is the one the service "
+        f"wrote (they lost its {KEY_HEADER} header when edited), so it cannot tell which one you mean: "
+        f"{names}. Delete the ones you do not want to send, then open the link again. Nothing was sent."))
 
 
 def _sent_text(intent: dict[str, Any] | None, limit: int = 8000) -> str | None:

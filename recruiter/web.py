@@ -37,9 +37,11 @@ def watcher_state(watcher: Watcher, stale_seconds: float, now: float) -> dict[st
     """One watcher's readiness: fresh when it heard from its server recently, or stands by."""
     age = None if watcher.last_heard is None else now - watcher.last_heard
     fresh = watcher.standby or (watcher.connected and age is not None and age <= stale_seconds)
+    missing = watcher.folders_missing or []
     return {
-        "ok": fresh, "connected": watcher.connected, "standby": watcher.standby,
-        "seconds_since_last_line": None if age is None else round(age, 1), "last_error": watcher.last_error,
+        "ok": fresh and not missing, "connected": watcher.connected, "standby": watcher.standby,
+        "seconds_since_last_line": None if age is None else round(age, 1),
+        "last_error": "; ".join(missing) or watcher.last_error, "folders_missing": missing,
     }
 
 

@@ -180,6 +180,7 @@ def sent_mail(world: World) -> email.message.EmailMessage:
     return message
 
 
+@pytest.mark.both_imap_servers
 async def test_send_delivers_the_edited_draft_once_and_tidies_up(world: World) -> None:
     original_id = email.message_from_bytes(world.original)["Message-ID"]
     edit_draft(world, "Hi Jane,\n\nan earlier edit\n", old="keep")  # two versions: the newest one counts
@@ -214,6 +215,7 @@ async def test_send_delivers_the_edited_draft_once_and_tidies_up(world: World) -
     assert other.status_code == 200 and "Sent" in other.text and len(world.sink.data_received) == 1
 
 
+@pytest.mark.both_imap_servers
 async def test_send_finds_an_edited_draft_without_our_header(world: World) -> None:
     # The client dropped our header and only flagged the old version \Deleted: that one is not the draft.
     edit_draft(world, "Hi Jane,\n\nNO HEADER VERSION\n\nAlex\n", keep_key=False, old="flag")
@@ -283,6 +285,7 @@ async def test_unknown_and_unfinished_messages(world: World) -> None:
     assert response.status_code == 409 and "not a processed recruiter mail" in response.text
 
 
+@pytest.mark.both_imap_servers
 async def test_decline_sends_a_polite_decline_and_deletes_the_draft(world: World) -> None:
     original_id = email.message_from_bytes(world.original)["Message-ID"]
 
@@ -340,6 +343,7 @@ async def test_a_refused_recipient_is_reported_and_nothing_is_recorded_as_sent(w
     assert len(world.sink.messages) == 1
 
 
+@pytest.mark.both_imap_servers
 async def test_imap_down_after_the_send_is_finished_by_a_later_tap(world: World) -> None:
     world.sink.on_data = world.dovecot.stop  # the mail server takes the reply, then IMAP goes away
     patient = dataclasses.replace(world.settings, smtp_timeout=60)  # stopping Dovecot may take a while

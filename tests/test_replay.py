@@ -122,6 +122,7 @@ def world(tmp_path: Path, db_url: str, dovecot: Dovecot, imap_user: ImapUser, fa
     yield World(env, tmp_path, dovecot, imap_user, fake_llm, fake_telegram)
 
 
+@pytest.mark.both_imap_servers
 def test_replay_backlog_in_digests_once_and_unread(world: World) -> None:
     mails = backlog(recruiters=57, bulk=203, personal=40)
     append_all(world.dovecot, world.me, [raw for _, raw in mails])
@@ -334,6 +335,7 @@ def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise AssertionError("timed out")
 
 
+@pytest.mark.both_imap_servers
 async def test_api_runner_stores_and_the_services_worker_processes(db_url: str, dovecot: Dovecot,
                                                                    imap_user: ImapUser, fake_llm: FakeLLM,
                                                                    fake_telegram: FakeTelegram,

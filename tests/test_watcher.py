@@ -62,6 +62,7 @@ async def stop(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
+@pytest.mark.both_imap_servers
 async def test_first_start_ignores_backlog_then_push_is_stored_without_seen(
     dovecot: Dovecot, imap_user: ImapUser, store: Store
 ) -> None:
@@ -83,6 +84,7 @@ async def test_first_start_ignores_backlog_then_push_is_stored_without_seen(
         await stop(task)
 
 
+@pytest.mark.both_imap_servers
 async def test_catch_up_after_server_restart_and_after_kick(
     dovecot: Dovecot, imap_user: ImapUser, store: Store
 ) -> None:
@@ -108,6 +110,7 @@ async def _has(store: Store, subject: str) -> bool:
     return subject in await subjects(store)
 
 
+@pytest.mark.both_imap_servers
 async def test_mail_arriving_while_stopped_is_caught_up_from_checkpoint(
     dovecot: Dovecot, imap_user: ImapUser, store: Store
 ) -> None:
@@ -122,6 +125,7 @@ async def test_mail_arriving_while_stopped_is_caught_up_from_checkpoint(
         await stop(task)
 
 
+@pytest.mark.both_imap_servers
 async def test_same_message_id_in_two_mailboxes_is_stored_once(
     dovecot: Dovecot, imap_account: Callable[[], ImapUser], store: Store
 ) -> None:

@@ -10,13 +10,14 @@ import asyncio
 import contextlib
 import re
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import aioimaplib
 
-from recruiter.errors import DependencyUnavailable
+from recruiter.errors import DependencyUnavailable, Misconfigured
 from recruiter.mail.tls import tls_context
 from recruiter.settings import MailboxSettings
 
@@ -31,6 +32,7 @@ _LIST = re.compile(rb'^\((?P<flags>[^)]*)\) (?:"[^"]*"|NIL) (?P<name>.+)$')
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 
 ConnLost = Callable[[Exception | None], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class Selected:
 
 class ImapError(DependencyUnavailable):
     """An IMAP command failed or the server is unreachable."""
+
+
+class Dropped(ImapError):
+    """A command got no answer: the connection was lost under it, or it timed out. The command may or may
+    not have been carried out; the connection is useless now."""
 
 
 def unavailable(mailbox: str, what: str) -> ImapError:
@@ -192,13 +199,81 @@ async def add_flags(client: aioimaplib.IMAP4, mailbox: str, uids: list[int], fla
 
 
 async def find_special_use(client: aioimaplib.IMAP4, mailbox: str, flag: str) -> str | None:
-    """The name of the folder with a special-use flag such as \\Drafts, or None."""
-    lines = _check(await client.list('""', "*"), mailbox, "LIST")
-    for line in lines:
-        match = _LIST.match(line)
-        if match and flag.encode().lower() in match.group("flags").lower().split():
-            return unquote(match.group("name").decode())
+    """The name of the folder with a special-use flag such as \\Drafts, or None. Servers that offer
+    SPECIAL-USE are asked for the flags (``LIST "" "*" RETURN (SPECIAL-USE)``: Cyrus shows them only
+    then); others may still show them in a plain LIST (Dovecot does)."""
+    asks = ['"*" RETURN (SPECIAL-USE)', "*"] if _offers(client, "SPECIAL-USE") else ["*"]
+    for pattern in asks:
+        response = await client.list('""', pattern)
+        if response.result != "OK":
+            continue
+        for line in response.lines:
+            match = _LIST.match(bytes(line))
+            if match and flag.encode().lower() in match.group("flags").lower().split():
+                return unquote(match.group("name").decode())
     return None
+
+
+# The names mail programs commonly give these folders (modified UTF-7 as on the wire), tried in the
+# personal namespace when the server marks none with a special-use flag.
+COMMON_NAMES = {
+    "\\Drafts": ("Drafts", "Draft", "Entw&APw-rfe", "Brouillons", "Borradores", "Bozze", "Concepten"),
+    "\\Sent": ("Sent", "Sent Items", "Sent Messages", "Sent Mail", "Gesendet", "Gesendete Objekte",
+                "Envoy&AOk-s", "Enviados", "Inviata", "Verzonden"),
+}
+_NAMESPACE_PERSONAL = re.compile(rb'^\(\("([^"]*)" (?:"([^"]*)"|NIL)')
+
+
+def _offers(client: aioimaplib.IMAP4, capability: str) -> bool:
+    try:
+        return bool(client.has_capability(capability))
+    except Exception:  # capabilities unknown: assume not
+        return False
+
+
+async def personal_namespace(client: aioimaplib.IMAP4) -> tuple[str, str]:
+    """The personal namespace's prefix and separator (``("", "/")`` on most servers, ``("INBOX.", ".")``
+    on some); ``("", "/")`` when the server does not say."""
+    if _offers(client, "NAMESPACE"):
+        response = await client.namespace()
+        if response.result == "OK":
+            for line in response.lines:
+                match = _NAMESPACE_PERSONAL.match(bytes(line).removeprefix(b"NAMESPACE "))
+                if match:
+                    return match.group(1).decode(), (match.group(2) or b"/").decode()
+    return "", "/"
+
+
+async def find_folder(client: aioimaplib.IMAP4, mailbox: str, flag: str, configured: str | None) -> str | None:
+    """The folder for ``flag`` (\\Drafts, \\Sent): the configured name; else the one with that special-use
+    flag; else one of :data:`COMMON_NAMES` in the personal namespace (LIST, case-insensitive); else None."""
+    if configured:
+        return configured
+    found = await find_special_use(client, mailbox, flag)
+    if found:
+        return found
+    prefix, _separator = await personal_namespace(client)
+    response = await client.list('""', quote(prefix + "*") if prefix else "*")
+    names: dict[str, str] = {}
+    for line in _check(response, mailbox, "LIST"):
+        match = _LIST.match(line)
+        if match and b"\\noselect" not in match.group("flags").lower():
+            name = unquote(match.group("name").decode())
+            names.setdefault(name.lower(), name)
+    for candidate in COMMON_NAMES.get(flag, ()):
+        for name in (prefix + candidate, candidate):
+            if name.lower() in names:
+                return names[name.lower()]
+    return None
+
+
+def missing_folder(mb_name: str, flag: str) -> Misconfigured:
+    """The error for a mailbox without a Drafts (Sent) folder, naming the variable that fixes it."""
+    what = flag.strip("\\")
+    variable = f"IMAP_{mb_name.upper()}_{what.upper()}"
+    return Misconfigured(f"IMAP {mb_name}: no {what} folder found (no special-use {flag} folder and none of the "
+                         f"usual names); create one or set {variable} to the folder's name",
+                         dependency=f"imap:{mb_name}")
 
 
 async def append(client: aioimaplib.IMAP4, mailbox: str, raw: bytes, folder: str, flags: str) -> int | None:
@@ -209,6 +284,26 @@ async def append(client: aioimaplib.IMAP4, mailbox: str, raw: bytes, folder: str
         if match:
             return int(match.group(1))
     return None
+
+
+async def until_lost(step: Awaitable[T], lost: asyncio.Event, timeout: float, mailbox: str, what: str) -> T:
+    """``step``'s result, or Dropped as soon as ``lost`` is set (the transport said the server closed the
+    connection: aioimaplib would leave the command waiting for its whole timeout) or ``timeout`` passes."""
+    task = asyncio.ensure_future(step)
+    waiter = asyncio.ensure_future(lost.wait())
+    try:
+        done, _ = await asyncio.wait({task, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        waiter.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    if lost.is_set():
+        raise Dropped(f"IMAP {mailbox}: {what}: the server closed the connection", dependency=f"imap:{mailbox}")
+    raise Dropped(f"IMAP {mailbox}: {what}: no answer within {timeout:g} s", dependency=f"imap:{mailbox}")
 
 
 @contextlib.contextmanager

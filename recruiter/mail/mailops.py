@@ -17,10 +17,80 @@ from dataclasses import dataclass
 import aioimaplib
 
 from recruiter.mail import imap
-from recruiter.mail.compose import KEY_HEADER
+from recruiter.mail.compose import KEY_HEADER, find_header_value
 from recruiter.settings import MailboxSettings
 
 _MSG_ID = re.compile(r"<[^<>\s\"\\]{1,900}>")
+_FOLD = re.compile(r"\r?\n[ \t]+")
+
+
+@dataclass(frozen=True)
+class Competitor:
+    """A draft that answers the mail but carries no key: one of several the owner must choose between."""
+
+    uid: int
+    subject: str
+    to: str
+
+
+class AmbiguousDraft(Exception):
+    """Several drafts without our key answer the mail (In-Reply-To): none is sent."""
+
+    def __init__(self, competing: list[Competitor]) -> None:
+        super().__init__(f"{len(competing)} drafts answer this mail and none carries {KEY_HEADER}")
+        self.competing = competing
+
+
+@dataclass(frozen=True)
+class DraftMatch:
+    """The drafts of one mail. ``by="key"``: every version carrying exactly our key (newest last);
+    ``by="reply"``: the one key-less draft whose In-Reply-To is exactly the mail's Message-ID;
+    ``by="ambiguous"``: several such drafts compete (``competing``) and none may be picked."""
+
+    by: str
+    uids: list[int]
+    competing: list[Competitor]
+
+    @property
+    def newest(self) -> int | None:
+        return self.uids[-1] if self.uids and self.by != "ambiguous" else None
+
+
+def _header(raw: bytes, name: str) -> str:
+    return _FOLD.sub(" ", find_header_value(raw, name) or "").strip()
+
+
+async def match_drafts(client: aioimaplib.IMAP4, mailbox: str, key: str, original_id: str | None, *,
+                       live_only: bool = True) -> DraftMatch:
+    """The drafts of the mail with ``key`` in the selected Drafts folder, identified exactly.
+
+    SEARCH HEADER is a substring match (``<abc@x>`` finds ``<zabc@x>``; a follow-up's draft references
+    the first mail), so it only narrows: the fetched header must equal the key. Several drafts with the
+    key are versions of one draft. Without any, a draft whose In-Reply-To equals ``original_id`` (an edit
+    that lost our header) counts only when it is the only one and carries no other mail's key.
+    ``live_only`` leaves out versions flagged ``\\Deleted`` (a client's replaced draft, not yet expunged)."""
+    live = ("UNDELETED",) if live_only else ()
+    fields = f"{KEY_HEADER.upper()} IN-REPLY-TO SUBJECT TO"
+    found = await imap.uid_search(client, mailbox, *live, "HEADER", KEY_HEADER, imap.quote(key))
+    if found:
+        heads = await imap.fetch_headers(client, mailbox, found, fields)
+        exact = sorted(uid for uid, head in heads.items() if _header(head.header, KEY_HEADER) == key)
+        if exact:
+            return DraftMatch("key", exact, [])
+    if not original_id or not _MSG_ID.fullmatch(original_id):
+        return DraftMatch("none", [], [])
+    found = await imap.uid_search(client, mailbox, *live, "HEADER", "In-Reply-To", imap.quote(original_id))
+    heads = await imap.fetch_headers(client, mailbox, found, fields) if found else {}
+    replies = sorted(uid for uid, head in heads.items()
+                     if _header(head.header, "In-Reply-To") == original_id
+                     and not _header(head.header, KEY_HEADER))
+    if len(replies) == 1:
+        return DraftMatch("reply", replies, [])
+    if replies:
+        competing = [Competitor(uid, _header(heads[uid].header, "Subject")[:200],
+                                _header(heads[uid].header, "To")[:200]) for uid in replies]
+        return DraftMatch("ambiguous", replies, competing)
+    return DraftMatch("none", [], [])
 
 
 @dataclass(frozen=True)
@@ -31,6 +101,7 @@ class DraftCopy:
     uidvalidity: int
     uid: int
     raw: bytes
+    by: str = "key"  # "key": it carries our key; "reply": the one key-less reply to the mail
 
 
 class ImapMailbox:
@@ -51,47 +122,45 @@ class ImapMailbox:
                 await imap.close(client)
 
     async def _folder(self, client: aioimaplib.IMAP4, flag: str, configured: str | None, default: str) -> str:
+        del default  # a folder that does not exist is said, never guessed (imap.missing_folder)
         if flag not in self._folders:
-            found = configured or await imap.find_special_use(client, self.mb.name, flag)
-            self._folders[flag] = found or default
+            found = await imap.find_folder(client, self.mb.name, flag, configured)
+            if found is None:
+                raise imap.missing_folder(self.mb.name, flag)
+            self._folders[flag] = found
         return self._folders[flag]
 
     async def _drafts(self, client: aioimaplib.IMAP4) -> tuple[str, int]:
         folder = await self._folder(client, "\\Drafts", self.mb.drafts, "Drafts")
         return folder, (await imap.select(client, self.mb.name, folder)).uidvalidity
 
-    async def _search_drafts(self, client: aioimaplib.IMAP4, key: str, original_id: str | None, *,
-                             live_only: bool = False) -> list[int]:
-        """Drafts carrying our key header; when the owner removed it, replies threaded under the original.
-        ``live_only`` leaves out versions flagged ``\\Deleted`` (a client's replaced draft, not yet expunged)."""
-        live = ("UNDELETED",) if live_only else ()
-        uids = await imap.uid_search(client, self.mb.name, *live, "HEADER", KEY_HEADER, imap.quote(key))
-        if not uids and original_id and _MSG_ID.fullmatch(original_id):
-            quoted = imap.quote(original_id)
-            uids = sorted(
-                set(await imap.uid_search(client, self.mb.name, *live, "HEADER", "In-Reply-To", quoted))
-                | set(await imap.uid_search(client, self.mb.name, *live, "HEADER", "References", quoted)))
-        return uids
-
     async def find_draft(self, key: str, original_id: str | None) -> DraftCopy | None:
-        """The newest draft for ``key`` (an edited draft is usually a new message with a higher UID)."""
+        """The newest version of the draft for ``key`` (an edited draft is usually a new message with a
+        higher UID), else the one key-less reply to ``original_id``; raises AmbiguousDraft when several
+        key-less replies compete."""
         async with self._session("draft fetch") as client:
             folder, validity = await self._drafts(client)
-            uids = await self._search_drafts(client, key, original_id, live_only=True)
-            for uid in reversed(uids):
+            match = await match_drafts(client, self.mb.name, key, original_id)
+            if match.by == "ambiguous":
+                raise AmbiguousDraft(match.competing)
+            for uid in reversed(match.uids):
                 raw = (await imap.fetch_raw(client, self.mb.name, [uid])).get(uid)
                 if raw:
-                    return DraftCopy(folder, validity, uid, raw)
+                    return DraftCopy(folder, validity, uid, raw, match.by)
         return None
 
     async def delete_drafts(self, key: str, original_id: str | None, *, uidvalidity: int | None = None,
                             uids: Iterable[int] = ()) -> int:
-        """Delete the given draft UIDs (when UIDVALIDITY still matches) and every other draft for ``key``:
-        ``\\Deleted`` then ``UID EXPUNGE`` of exactly those UIDs. Returns how many were deleted."""
+        """Delete what was sent: the given draft UIDs (when UIDVALIDITY still matches) and every version
+        carrying exactly ``key`` (``\\Deleted`` then ``UID EXPUNGE`` of exactly those UIDs). Other drafts
+        answering the same mail stay. Returns how many were deleted."""
+        del original_id  # a key-less draft is deleted only by its UID: the one that was sent
         async with self._session("draft delete") as client:
             _, validity = await self._drafts(client)
             chosen = set(uids) if uidvalidity == validity else set()
-            chosen |= set(await self._search_drafts(client, key, original_id))
+            match = await match_drafts(client, self.mb.name, key, None, live_only=False)
+            if match.by == "key":
+                chosen |= set(match.uids)
             if chosen:
                 await self._expunge(client, sorted(chosen))
             return len(chosen)

@@ -32,7 +32,9 @@ log = structlog.get_logger()
 # line it takes off; with dozens of small mails in one read those copies pile up (~15 MB seen at 50).
 FETCH_BATCH = 16
 FETCH_BYTES = 8 * 1024 * 1024  # a batch holds at most this much raw mail (or one larger message) in memory
-MAX_BACKOFF = 60.0
+# Reconnect attempts after a lost server stay a few seconds apart, so that after an outage of a minute the
+# next mail is seen within seconds of the server's return (a login costs the server little).
+MAX_BACKOFF = 5.0
 RESCAN_MARGIN = timedelta(hours=1)  # INTERNALDATE vs our clock: look a little before the last stored mail
 RESCAN_BATCH = 100
 
@@ -85,6 +87,9 @@ class Watcher:
         self.failing_uid: int | None = None
         self.error_class: str | None = None
         self.lock_lost = False
+        # Drafts/Sent that could not be found, checked once at the first connection and said once: the
+        # mailbox is not ready until the owner names the folder (IMAP_<NAME>_DRAFTS / _SENT) and restarts.
+        self.folders_missing: list[str] | None = None
         self.log = log.bind(mailbox=mb.name)
 
     def stalled(self, now: float, after: float) -> tuple[int, str] | None:
@@ -152,6 +157,18 @@ class Watcher:
             self.log.info("imap.reconnect_wait", seconds=round(delay, 2))
             await asyncio.sleep(delay)
 
+    async def _missing_folders(self, client: aioimaplib.IMAP4) -> list[str]:
+        """What is missing of Drafts and Sent (by SPECIAL-USE, else the usual names), each said once."""
+        missing = []
+        for flag, configured in (("\\Drafts", self.mb.drafts), ("\\Sent", self.mb.sent)):
+            if configured:
+                continue
+            if await imap.find_folder(client, self.mb.name, flag, None) is None:
+                error = imap.missing_folder(self.mb.name, flag)
+                self.log.error("imap.folder_missing", flag=flag, error=str(error))
+                missing.append(str(error))
+        return missing
+
     async def _stand_by(self) -> None:
         """Another replica watches this mailbox: wait and try again (it takes over if that one dies)."""
         if not self.standby:
@@ -209,6 +226,8 @@ class Watcher:
                 if selected.uidnext:
                     self._saw_top(selected.uidnext - 1)
                 self.log.info("imap.connected", folder=self.mb.folder, uidvalidity=selected.uidvalidity)
+                if self.folders_missing is None:
+                    self.folders_missing = await self._missing_folders(client)
                 await self._catch_up_fully(client, selected.uidnext)
                 await self._report(True)
                 while True:

@@ -152,9 +152,12 @@ async def _guarded(deps: Deps, key: str, call: Callable[[], Awaitable[T]]) -> T:
     except Postponed:
         raise
     except TransientError as exc:
-        # Every tier refuses us (Misconfigured): each tier's own incident tells the owner, once.
+        # A dependency that refuses us for its configuration opens its incident at once (a mailbox without
+        # a Drafts folder): the message waits for the fix without an attempt counted, the next ones too.
+        # Every LLM tier refusing us is told by each tier's own incident, once: the LLM one is silent.
+        misconfigured = isinstance(exc, Misconfigured)
         await incidents.failed(key, error=str(exc), detail={"tier": exc.dependency} if key == LLM else None,
-                               told=isinstance(exc, Misconfigured))
+                               immediate=misconfigured and key != LLM, told=misconfigured and key == LLM)
         if incidents.paused(key):
             raise Postponed(str(exc), delay=_probe_delay(incidents, key), dependency=exc.dependency) from exc
         raise
@@ -245,7 +248,7 @@ async def draft(deps: Deps, job: Job) -> str:
     resumed = job.row.stage == "draft"
     if not resumed or await deps.store.effect(effect_key) is None:
         sink = deps.drafts_for(job.row.mailbox)
-        ref = await sink.find(job.key) if resumed else None
+        ref = await sink.find(job.key, job.row.message_id) if resumed else None
         if ref is None:
             # Written before the APPEND: after a crash the message resumes here and looks for this draft.
             await job.save(deps.store, stage="draft")

@@ -147,14 +147,109 @@ def _quote(mailbox: str) -> str:
     return '"' + mailbox.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class Dovecot:
-    """A Dovecot process with its own config, users file and maildirs under ``root``."""
+class ImapServer:
+    """What the tests use of a real IMAP server on loopback (Dovecot here, Cyrus in tests/servers/cyrus.py):
+    users, start/stop/restart/kill, and mail through stdlib imaplib."""
 
+    kind = "imap"
     host: str
     port: int
 
+    def __init__(self) -> None:
+        self._passwords: dict[str, str] = {}
+
+    def add_user(self, user: str, password: str) -> None:
+        raise NotImplementedError
+
+    def master_pid(self) -> int | None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+    def kick(self, user: str) -> None:
+        raise NotImplementedError
+
+    def log_tail(self, lines: int = 30) -> str:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        """Whether the master process runs."""
+        return self.master_pid() is not None
+
+    def restart(self) -> None:
+        """Stop and start again, on the same port, with the same users and mail."""
+        self.stop()
+        self.start()
+
+    def password(self, user: str) -> str:
+        """The password that :meth:`add_user` set for ``user``."""
+        try:
+            return self._passwords[user]
+        except KeyError:
+            raise DovecotError(f"{user!r} was not added with add_user") from None
+
+    # --- mail, through stdlib imaplib ---------------------------------------------------------------
+
+    def connect(self, user: str) -> imaplib.IMAP4:
+        """A logged-in stdlib IMAP client for ``user``; the caller logs out."""
+        client = imaplib.IMAP4(self.host, self.port, timeout=10)
+        client.login(user, self.password(user))
+        return client
+
+    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: tuple[str, ...] = ()) -> int:
+        """APPEND ``raw`` to ``folder`` (created if missing) and return its UID (from APPENDUID).
+
+        imaplib turns bare LF line ends into CRLF, as IMAP requires.
+        """
+        client = self.connect(user)
+        try:
+            if folder.upper() != "INBOX":
+                client.create(_quote(folder))  # answers NO if it exists: fine
+            flag_list = f"({' '.join(flags)})" if flags else None
+            status, data = client.append(_quote(folder), flag_list, None, raw)
+        finally:
+            client.logout()
+        match = _APPENDUID.search(b" ".join(d for d in data if isinstance(d, bytes)))
+        if status != "OK" or match is None:
+            raise DovecotError(f"APPEND to {folder} for {user} answered {status} {data!r}")
+        return int(match.group(1))
+
+    def messages(self, user: str, folder: str = "INBOX") -> list[tuple[int, set[str], bytes]]:
+        """Every message in ``folder`` as ``(uid, flags, raw)``, by UID; read-only (EXAMINE, PEEK).
+
+        ``\\Recent`` is left out of the flags: whether it is set depends on other sessions.
+        """
+        client = self.connect(user)
+        try:
+            status, data = client.select(_quote(folder), readonly=True)
+            if status != "OK":
+                raise DovecotError(f"EXAMINE {folder} for {user} answered {status} {data!r}")
+            if int(data[0] or 0) == 0:
+                return []
+            status, data = client.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
+        finally:
+            client.logout()
+        if status != "OK":
+            raise DovecotError(f"UID FETCH in {folder} for {user} answered {status} {data!r}")
+        return sorted(_parse_fetch(data))
+
+
+class Dovecot(ImapServer):
+    """A Dovecot process with its own config, users file and maildirs under ``root``."""
+
+    kind = "dovecot"
+
     def __init__(self, root: Path, port: int | None = None, *, tls: tuple[Path, Path] | None = None) -> None:
         """``tls``: a certificate and key; Dovecot then also listens for IMAP over TLS on ``tls_port``."""
+        super().__init__()
         self.root = root
         self.host = "127.0.0.1"
         self.port = port if port is not None else free_port()
@@ -164,7 +259,6 @@ class Dovecot:
         self.users_dir = root / "users.d"
         self.log_file = root / "dovecot.log"
         self.pid_file = root / "run" / "master.pid"
-        self._passwords: dict[str, str] = {}
         self._write_files()
 
     def _write_files(self) -> None:
@@ -196,13 +290,6 @@ class Dovecot:
         passwd_file.chmod(0o644)
         self._passwords[user] = password
 
-    def password(self, user: str) -> str:
-        """The password that :meth:`add_user` set for ``user``."""
-        try:
-            return self._passwords[user]
-        except KeyError:
-            raise DovecotError(f"{user!r} was not added with Dovecot.add_user") from None
-
     # --- process ---------------------------------------------------------------------------------
 
     def master_pid(self) -> int | None:
@@ -213,11 +300,6 @@ class Dovecot:
         except (FileNotFoundError, ValueError, ProcessLookupError):
             return None
         return pid
-
-    @property
-    def running(self) -> bool:
-        """Whether the master process runs."""
-        return self.master_pid() is not None
 
     def start(self) -> None:
         """Start Dovecot (no-op if it runs) and return once the IMAP port greets."""
@@ -268,10 +350,17 @@ class Dovecot:
                 return
             time.sleep(0.01)
 
-    def restart(self) -> None:
-        """Stop and start again, on the same port, with the same users and mail."""
-        self.stop()
-        self.start()
+    def kill(self) -> None:
+        """``kill -9`` of every Dovecot process: no BYE; the kernel closes the clients' connections.
+        Returns once all of them are gone; :meth:`start` brings it back with the same users and mail."""
+        pid = self.master_pid()
+        if pid is None:
+            return
+        _signal_group(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _live_group_members(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self.pid_file.unlink(missing_ok=True)
 
     def kick(self, user: str) -> None:
         """Drop every connection of ``user`` (``doveadm kick``); fine if the user had none."""
@@ -300,51 +389,6 @@ class Dovecot:
         except FileNotFoundError:
             return "(no Dovecot log)"
         return "Dovecot log:\n" + "\n".join(text.splitlines()[-lines:])
-
-    # --- mail, through stdlib imaplib ---------------------------------------------------------------
-
-    def connect(self, user: str) -> imaplib.IMAP4:
-        """A logged-in stdlib IMAP client for ``user``; the caller logs out."""
-        client = imaplib.IMAP4(self.host, self.port, timeout=10)
-        client.login(user, self.password(user))
-        return client
-
-    def append(self, user: str, raw: bytes, folder: str = "INBOX", flags: tuple[str, ...] = ()) -> int:
-        """APPEND ``raw`` to ``folder`` (created if missing) and return its UID (from APPENDUID).
-
-        imaplib turns bare LF line ends into CRLF, as IMAP requires.
-        """
-        client = self.connect(user)
-        try:
-            if folder.upper() != "INBOX":
-                client.create(_quote(folder))  # answers NO if it exists: fine
-            flag_list = f"({' '.join(flags)})" if flags else None
-            status, data = client.append(_quote(folder), flag_list, None, raw)
-        finally:
-            client.logout()
-        match = _APPENDUID.search(b" ".join(d for d in data if isinstance(d, bytes)))
-        if status != "OK" or match is None:
-            raise DovecotError(f"APPEND to {folder} for {user} answered {status} {data!r}")
-        return int(match.group(1))
-
-    def messages(self, user: str, folder: str = "INBOX") -> list[tuple[int, set[str], bytes]]:
-        """Every message in ``folder`` as ``(uid, flags, raw)``, by UID; read-only (EXAMINE, PEEK).
-
-        ``\\Recent`` is left out of the flags: whether it is set depends on other sessions.
-        """
-        client = self.connect(user)
-        try:
-            status, data = client.select(_quote(folder), readonly=True)
-            if status != "OK":
-                raise DovecotError(f"EXAMINE {folder} for {user} answered {status} {data!r}")
-            if int(data[0] or 0) == 0:
-                return []
-            status, data = client.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[])")
-        finally:
-            client.logout()
-        if status != "OK":
-            raise DovecotError(f"UID FETCH in {folder} for {user} answered {status} {data!r}")
-        return sorted(_parse_fetch(data))
 
 
 def _parse_fetch(data: Sequence[object]) -> Iterator[tuple[int, set[str], bytes]]:
@@ -392,7 +436,7 @@ def _running(*, tls: bool = False) -> Iterator[Dovecot]:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+def dovecot_server() -> Iterator[Dovecot]:
     """One running Dovecot for the whole session, stopped and deleted at its end.
 
     A test may stop or restart it: it is running again for the next test (see
@@ -400,6 +444,22 @@ def dovecot() -> Iterator[Dovecot]:
     """
     with _running() as server:
         yield server
+
+
+@pytest.fixture
+def imap_kind() -> str:
+    """Which IMAP server ``dovecot`` (and so ``imap_user``) is: "dovecot", unless the test is marked
+    ``both_imap_servers`` (conftest then runs it on "dovecot" and on "cyrus", ids ``[…-cyrus]``)."""
+    return "dovecot"
+
+
+@pytest.fixture
+def dovecot(request: pytest.FixtureRequest, imap_kind: str) -> ImapServer:
+    """The IMAP server of this test: the session's Dovecot, or (``imap_kind`` "cyrus") the session's Cyrus,
+    which offers the same methods (tests/servers/cyrus.py)."""
+    server = request.getfixturevalue(f"{imap_kind}_server")
+    assert isinstance(server, ImapServer)
+    return server
 
 
 @pytest.fixture(scope="module")
@@ -415,12 +475,12 @@ def _dovecot_left_running(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used Dovecot, start it again if the test stopped it."""
     server = request.getfixturevalue("dovecot") if "dovecot" in request.fixturenames else None
     yield
-    if isinstance(server, Dovecot) and not server.running:
+    if isinstance(server, ImapServer) and not server.running:
         server.start()
 
 
 @pytest.fixture
-def imap_account(dovecot: Dovecot) -> Callable[[], ImapUser]:
+def imap_account(dovecot: ImapServer) -> Callable[[], ImapUser]:
     """A factory: each call adds a fresh user ``u<hex>@example.org`` with a random password."""
     dovecot.start()
 
