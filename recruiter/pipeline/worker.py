@@ -197,7 +197,7 @@ class Worker:
         try:
             try:
                 mail = await self._parse(row.raw)
-            except PermanentError:
+            except (PermanentError, TransientError):  # TransientError: no helper process to read it now
                 raise
             except Exception as exc:  # whatever the parser does with these bytes is about this mail only
                 raise UnparseableMail(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
