@@ -167,7 +167,9 @@ class Backtest:
         mail: ParsedMail | None = None
         error: str | None = None
         try:
-            mail = parse_message(raw, max_text_chars=self.max_text_chars)
+            budget = self.triager.budget  # the rules tier's helpers parse too, under the same budget
+            mail = (await budget.run(parse_message, raw, max_text_chars=self.max_text_chars) if budget is not None
+                    else parse_message(raw, max_text_chars=self.max_text_chars))
         except RecruiterError as exc:
             error = str(exc)
         label = _merge(given, self.labels.find(source, mail))

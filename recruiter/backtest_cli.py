@@ -81,10 +81,12 @@ async def _backtest(settings: Settings, labels: Labels, paths: list[Path], imap_
     from recruiter.llm.client import LLM
     from recruiter.llm.triage import Triager
     from recruiter.mail.sources import iter_paths
+    from recruiter.pipeline.budget import Budget
 
     tiers = () if rules else settings.llm_tiers
     llm = LLM.from_settings(settings, tiers=tiers)
-    run = Backtest(Triager(llm), labels, own_addresses=settings.owner_addresses,
+    budget = Budget(settings.message_cpu_seconds)
+    run = Backtest(Triager(llm, budget=budget), labels, own_addresses=settings.owner_addresses,
                    max_text_chars=settings.max_text_chars)
     try:
         if paths:
@@ -95,6 +97,7 @@ async def _backtest(settings: Settings, labels: Labels, paths: list[Path], imap_
             verdicts: dict[str, Label] = {}
             await run.run(_imap_messages(account, folders, verdicts, settings.imap_timeout), verdicts.get)
     finally:
+        await budget.aclose()
         await llm.aclose()
     report = run.report()
     report["triage"] = "rules" if not tiers else " → ".join(f"{t.tier} ({t.model})" for t in tiers)

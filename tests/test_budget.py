@@ -6,10 +6,13 @@ import asyncio
 import os
 import re
 import time
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from recruiter.errors import DependencyUnavailable, OverBudget, UnparseableMail
+from recruiter.mail.invite import invitations, read_mail, remember
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.pipeline.budget import Budget, HelperFailed, descendants
 
@@ -164,3 +167,27 @@ async def test_helpers_are_recycled_and_stopped() -> None:
     assert not set(alive) & set(descendants())
     with pytest.raises(DependencyUnavailable):
         await budget.run(pid)
+
+
+ICS = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:call-1@x.example\r\n"
+       "SUMMARY:Intro call\r\nDTSTART;TZID=Europe/Berlin:20261208T150000\r\n"
+       "DTEND;TZID=Europe/Berlin:20261208T153000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+async def test_invitations_are_read_in_the_helper_and_remembered_for_the_stages() -> None:
+    message = EmailMessage()
+    message["From"], message["Subject"], message["Message-ID"] = "a@b.example", "invite", "<inv-1@b.example>"
+    message.set_content("Let's talk.")
+    message.add_attachment(ICS.encode(), maintype="text", subtype="calendar", filename="invite.ics")
+    budget = Budget(5.0)
+    try:
+        mail, found = await budget.run(read_mail, message.as_bytes(), max_text_chars=6000, max_bytes=10**7)
+    finally:
+        await budget.aclose()
+    assert [i.summary for i in found] == ["Intro call"] and found[0].start.tzinfo == ZoneInfo("Europe/Berlin")
+    bogus = ("not a calendar: only what was remembered can answer",)
+    remember(bogus, found)
+    assert invitations(bogus) == list(found)
+    assert invitations(mail.calendar_parts) == list(found)  # parsed here too: the same answer
+    assert await asyncio.to_thread(read_mail, b"Subject: none\r\n\r\nx", max_text_chars=100, max_bytes=10**6) \
+        == (parse_message(b"Subject: none\r\n\r\nx", max_text_chars=100), None)

@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.health import LLM
 from recruiter.llm.schema import TriageResult
+from recruiter.mail.invite import read_mail, remember
 from recruiter.mail.parse import DEFAULT_MAX_BYTES, ParsedMail, parse_message
 from recruiter.metrics import Metrics
 from recruiter.pipeline.budget import Budget
@@ -202,7 +203,7 @@ class Worker:
         try:
             try:
                 mail = await self._parse(row.raw)
-            except PermanentError:
+            except (PermanentError, TransientError):  # TransientError: no helper process to read it now
                 raise
             except Exception as exc:  # whatever the parser does with these bytes is about this mail only
                 raise UnparseableMail(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
@@ -242,13 +243,17 @@ class Worker:
                 await renewer
 
     async def _parse(self, raw: bytes) -> ParsedMail:
-        """Parse in a helper process under the CPU budget (OverBudget when the mail needs more): a large
-        or hostile mail costs its own CPU, never the event loop's (IDLE, leases, /healthz)."""
+        """Parse (and read calendar invitations) in a helper process under the CPU budget (OverBudget when
+        the mail needs more): a large or hostile mail costs its own CPU, never the event loop's (IDLE,
+        leases, /healthz)."""
         if self.budget is None:
             return await asyncio.to_thread(parse_message, raw, max_text_chars=self.max_text_chars,
                                            max_bytes=self.max_message_bytes)
-        return await self.budget.run(parse_message, raw, max_text_chars=self.max_text_chars,
-                                     max_bytes=self.max_message_bytes)
+        mail, found = await self.budget.run(read_mail, raw, max_text_chars=self.max_text_chars,
+                                            max_bytes=self.max_message_bytes)
+        if found is not None:  # the calendar parts were read there too: the stages and the card need not
+            remember(mail.calendar_parts, found)
+        return mail
 
     async def _timed(self, stage: str, job: Job) -> str:
         """Run one stage and record how long it took and how it ended."""
