@@ -20,6 +20,7 @@ import pytest
 
 from recruiter.mail.compose import KEY_HEADER
 from recruiter.mail.drafts import ImapDrafts
+from recruiter.mail.mailops import ImapMailbox
 from recruiter.settings import settings_from
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
@@ -169,4 +170,25 @@ async def test_a_silent_kept_connection_is_found_out_by_a_short_noop(
         assert time.monotonic() - began < 5
     finally:
         await sink.aclose()
+        await proxy.aclose()
+
+
+@pytest.mark.both_imap_servers
+async def test_a_one_tap_step_whose_connection_breaks_is_done_once_at_once(
+    tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser, fake_telegram: FakeTelegram,
+) -> None:
+    proxy = Proxy(dovecot.host, dovecot.port)
+    await proxy.start()
+    settings = settings_from(run_env(tmp_path, imap_user, fake_telegram))
+    mailbox = ImapMailbox(dataclasses.replace(settings.mailboxes[0], port=proxy.port), timeout=10)
+    message_id = f"<sent-{secrets.token_hex(4)}@example.org>"
+    try:
+        proxy.lose_append_answer = True  # the copy is filed, its answer never arrives, the connection closes
+        began = time.monotonic()
+        ref = await mailbox.append_sent(crlf(make_mail(message_id=message_id)), message_id)
+        took = time.monotonic() - began
+        [(uid, flags, _)] = dovecot.messages(imap_user.user, "Sent")
+        assert ref == f"Sent:{uid}" and "\\Seen" in flags and not proxy.lose_append_answer
+        assert took < 5, f"the lost answer cost {took:.1f} s"  # not the 10 s command timeout
+    finally:
         await proxy.aclose()

@@ -71,6 +71,16 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
     count: int | None = None
     grew = 0
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        """aioimaplib leaves a command in flight waiting for its whole timeout when the connection closes
+        under it: end each one at once with :class:`ConnectionGone`."""
+        commands = [self.pending_sync_command, *self.pending_async_commands.values()]
+        for command in commands:
+            if command is not None and command._exception is None and not command._event.is_set():
+                command._exception = ConnectionGone(f"the server closed the connection during {command.name}")
+                command.close(b"connection lost", "KO")
+        super().connection_lost(exc)
+
     def _handle_line(self, line: bytes, current_cmd: aioimaplib.Command) -> aioimaplib.Command | None:
         if (update := _COUNT_UPDATE.match(line)) is not None:
             number = int(update.group(1))
@@ -81,6 +91,10 @@ class _Protocol(aioimaplib.IMAP4ClientProtocol):  # type: ignore[misc]
                     self.grew += 1
                 self.count = number
         return super()._handle_line(line, current_cmd)
+
+
+class ConnectionGone(aioimaplib.AioImapException):  # type: ignore[misc]
+    """The connection closed while a command waited for its answer."""
 
 
 class _Client(aioimaplib.IMAP4):  # type: ignore[misc]
@@ -299,7 +313,13 @@ async def until_lost(step: Awaitable[T], lost: asyncio.Event, timeout: float, ma
     finally:
         waiter.cancel()
     if task in done:
-        return task.result()
+        failure = task.exception()
+        if failure is None:
+            return task.result()
+        if not (lost.is_set() or isinstance(failure, ConnectionGone)):
+            raise failure
+        raise Dropped(f"IMAP {mailbox}: {what}: the server closed the connection",
+                      dependency=f"imap:{mailbox}") from failure
     task.cancel()
     if lost.is_set():
         raise Dropped(f"IMAP {mailbox}: {what}: the server closed the connection", dependency=f"imap:{mailbox}")

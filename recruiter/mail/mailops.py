@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import aioimaplib
+import structlog
 
 from recruiter.mail import imap
 from recruiter.mail.compose import KEY_HEADER, find_header_value
 from recruiter.settings import MailboxSettings
 
+log = structlog.get_logger()
+T = TypeVar("T")
 _MSG_ID = re.compile(r"<[^<>\s\"\\]{1,900}>")
 _FOLD = re.compile(r"\r?\n[ \t]+")
 
@@ -121,6 +125,40 @@ class ImapMailbox:
             finally:
                 await imap.close(client)
 
+    async def _twice(self, what: str, op: Callable[[], Awaitable[T]]) -> T:
+        """``op`` (its own session), once more at once when the connection was lost under it or a command
+        timed out: every operation here is safe to repeat (see the module's docstring)."""
+        try:
+            return await op()
+        except imap.ImapError as exc:
+            if not (isinstance(exc, imap.Dropped)
+                    or isinstance(exc.__cause__, imap.ConnectionGone | aioimaplib.CommandTimeout)):
+                raise
+            log.warning("imap.retry_at_once", mailbox=self.mb.name, what=what, error=str(exc))
+            return await op()
+
+    async def find_draft(self, key: str, original_id: str | None) -> DraftCopy | None:
+        """See :meth:`_find_draft_once`; retried once at once when the connection breaks."""
+        return await self._twice("draft fetch", lambda: self._find_draft_once(key, original_id))
+
+    async def delete_drafts(self, key: str, original_id: str | None, *, uidvalidity: int | None = None,
+                            uids: Iterable[int] = ()) -> int:
+        """See :meth:`_delete_drafts_once`; retried once at once when the connection breaks."""
+        chosen = list(uids)
+        return await self._twice("draft delete", lambda: self._delete_drafts_once(
+            key, original_id, uidvalidity=uidvalidity, uids=chosen))
+
+    async def append_sent(self, raw: bytes, message_id: str) -> str:
+        """See :meth:`_append_sent_once`; retried once at once when the connection breaks (the copy is
+        looked up by Message-ID first, so a lost APPEND answer never files two)."""
+        return await self._twice("sent copy", lambda: self._append_sent_once(raw, message_id))
+
+    async def flag_answered(self, folder: str, uidvalidity: int | None, uid: int | None,
+                            message_id: str | None) -> int:
+        """See :meth:`_flag_answered_once`; retried once at once when the connection breaks."""
+        return await self._twice("flag answered", lambda: self._flag_answered_once(
+            folder, uidvalidity, uid, message_id))
+
     async def _folder(self, client: aioimaplib.IMAP4, flag: str, configured: str | None, default: str) -> str:
         del default  # a folder that does not exist is said, never guessed (imap.missing_folder)
         if flag not in self._folders:
@@ -134,7 +172,7 @@ class ImapMailbox:
         folder = await self._folder(client, "\\Drafts", self.mb.drafts, "Drafts")
         return folder, (await imap.select(client, self.mb.name, folder)).uidvalidity
 
-    async def find_draft(self, key: str, original_id: str | None) -> DraftCopy | None:
+    async def _find_draft_once(self, key: str, original_id: str | None) -> DraftCopy | None:
         """The newest version of the draft for ``key`` (an edited draft is usually a new message with a
         higher UID), else the one key-less reply to ``original_id``; raises AmbiguousDraft when several
         key-less replies compete."""
@@ -149,7 +187,7 @@ class ImapMailbox:
                     return DraftCopy(folder, validity, uid, raw, match.by)
         return None
 
-    async def delete_drafts(self, key: str, original_id: str | None, *, uidvalidity: int | None = None,
+    async def _delete_drafts_once(self, key: str, original_id: str | None, *, uidvalidity: int | None = None,
                             uids: Iterable[int] = ()) -> int:
         """Delete what was sent: the given draft UIDs (when UIDVALIDITY still matches) and every version
         carrying exactly ``key`` (``\\Deleted`` then ``UID EXPUNGE`` of exactly those UIDs). Other drafts
@@ -171,7 +209,7 @@ class ImapMailbox:
         if response.result != "OK":
             raise imap.unavailable(self.mb.name, f"UID EXPUNGE answered {response.result}")
 
-    async def append_sent(self, raw: bytes, message_id: str) -> str:
+    async def _append_sent_once(self, raw: bytes, message_id: str) -> str:
         """File a copy in Sent (``\\Seen``) unless one with this Message-ID is there already."""
         async with self._session("sent copy") as client:
             folder = await self._folder(client, "\\Sent", self.mb.sent, "Sent")
@@ -183,7 +221,7 @@ class ImapMailbox:
             uid = await imap.append(client, self.mb.name, raw, folder, "(\\Seen)")
             return f"{folder}:{uid if uid is not None else '?'}"
 
-    async def flag_answered(self, folder: str, uidvalidity: int | None, uid: int | None,
+    async def _flag_answered_once(self, folder: str, uidvalidity: int | None, uid: int | None,
                             message_id: str | None) -> int:
         """Set ``\\Answered`` on the original: by UID when UIDVALIDITY still matches, else found by
         Message-ID. Returns how many messages were flagged (0 when it cannot be found any more)."""
