@@ -7,6 +7,7 @@ import os
 import re
 import time
 from email.message import EmailMessage
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,6 +16,14 @@ from recruiter.errors import DependencyUnavailable, OverBudget, UnparseableMail
 from recruiter.mail.invite import invitations, read_mail, remember
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.pipeline.budget import Budget, HelperFailed, descendants
+from recruiter.pipeline.ingest import describe
+from recruiter.service import build_runtime
+from recruiter.settings import settings_from
+from recruiter.store.migrate import upgrade_head
+from tests.mailfactory import make_mail
+from tests.servers.dovecot import ImapUser
+from tests.servers.fake_telegram import FakeTelegram
+from tests.test_callbacks import env_for
 
 
 def spin() -> None:
@@ -191,3 +200,27 @@ async def test_invitations_are_read_in_the_helper_and_remembered_for_the_stages(
     assert invitations(mail.calendar_parts) == list(found)  # parsed here too: the same answer
     assert await asyncio.to_thread(read_mail, b"Subject: none\r\n\r\nx", max_text_chars=100, max_bytes=10**6) \
         == (parse_message(b"Subject: none\r\n\r\nx", max_text_chars=100), None)
+
+
+async def test_a_budget_that_cannot_run_makes_a_retry_not_a_dead_mail(
+    tmp_path: Path, imap_user: ImapUser, fake_telegram: FakeTelegram,
+) -> None:
+    """Helpers that are stopped (or cannot start) say nothing about the mail: it waits for a retry
+    instead of going dead as unparseable."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'budget.db'}"
+    settings = settings_from(env_for(tmp_path, db_url, imap_user, fake_telegram, None))
+    await upgrade_head(db_url)
+    runtime = await build_runtime(settings)
+    try:
+        assert runtime.worker.budget is not None
+        await runtime.worker.budget.aclose()
+        raw = make_mail(to=imap_user.user)
+        message_id = await runtime.store.add_message(describe(raw, mailbox="me", folder="INBOX", uidvalidity=1,
+                                                              uid=1))
+        assert message_id is not None
+        await runtime.worker.run_once()
+        row = await runtime.store.get(message_id)
+        assert row is not None and row.state == "retry_wait", (row and row.state, row and row.last_error)
+        assert "helpers are stopped" in (row.last_error or "")
+    finally:
+        await runtime.aclose()
