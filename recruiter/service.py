@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import socket
@@ -127,7 +126,7 @@ def _link_secret(settings: Settings, *, required: bool) -> str:
 def new_budget(settings: Settings) -> Budget:
     """Helper processes for parsing and the rules tier: two, so that one mail spending its whole budget
     does not hold up the next (each helper is a Python interpreter of ~20 MB)."""
-    return Budget(settings.message_cpu_seconds, helpers=min(2, os.cpu_count() or 1))
+    return Budget(settings.message_cpu_seconds, helpers=settings.message_helpers)
 
 
 async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:

@@ -125,6 +125,7 @@ class Settings:
     replay_digest_size: int = 10
     max_message_bytes: int = 25 * 1024 * 1024
     message_cpu_seconds: float = 10.0
+    message_helpers: int = 2
     retry_base_seconds: float = 30.0
     retry_max_seconds: float = 3600.0
     retry_max_attempts: int = 10
@@ -384,6 +385,7 @@ def settings_from(values: Mapping[str, str]) -> Settings:
         replay_digest_size=env.integer("REPLAY_DIGEST_SIZE", 10, minimum=1),
         max_message_bytes=env.integer("MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024),
         message_cpu_seconds=env.number("MESSAGE_CPU_SECONDS", 10.0, minimum=0.05),
+        message_helpers=env.integer("MESSAGE_HELPERS", 2, minimum=1),
         retry_base_seconds=env.number("RETRY_BASE_SECONDS", 30.0, minimum=0),
         retry_max_seconds=env.number("RETRY_MAX_SECONDS", 3600.0, minimum=0),
         retry_max_attempts=env.integer("RETRY_MAX_ATTEMPTS", 10, minimum=1),
