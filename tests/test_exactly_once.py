@@ -140,7 +140,10 @@ def test_two_replicas_send_one_alert_and_one_recovery(
     from tests.test_service_e2e import cli
 
     env = service_env(tmp_path, pg_url, imap_user, fake_llm, fake_telegram)
-    env.update({"TRIAGE_ALERT_AFTER": "3", "ALERT_PROBE_SECONDS": "1", "ALERT_FLAP_SECONDS": "0",
+    # A recovery hold (as by default, shorter): LLM calls sent before the fix may still answer 502 after
+    # the first success. Within the hold they reopen the same incident silently; with no hold at all
+    # (ALERT_FLAP_SECONDS=0) three of them are a new incident and its recovery a second message (CI saw it).
+    env.update({"TRIAGE_ALERT_AFTER": "3", "ALERT_PROBE_SECONDS": "1", "ALERT_FLAP_SECONDS": "5",
                 "LLM_CONCURRENCY": "2"})
     assert cli(env, tmp_path, "migrate").returncode == 0
     world = {"env": env, "cwd": tmp_path, "user": imap_user}
