@@ -151,8 +151,9 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), seconds)
 
     async def _reap(self) -> None:
-        # This process's own leases are never lost while it runs: their renewers are alive (a renewal that
-        # failed during a database outage renews the lease when the database is back).
+        # The leases of the messages this process is working on are never lost while it runs: their renewers
+        # are alive (a renewal that failed during a database outage renews the lease when the database is
+        # back). Its other expired leases are messages it lost track of: they are due again at once.
         reaped = await self.deps.store.reap_expired(alive=self.owner, busy=set(self._busy),
                                                     pause=timedelta(seconds=self.lease_seconds))
         for message_id, state in reaped:
