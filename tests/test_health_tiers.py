@@ -6,51 +6,21 @@ version (a real ``recruiter run``) is in tests/test_relay_e2e.py.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from recruiter.health import Incidents
 from recruiter.llm.client import TierEvent
 from recruiter.notify.telegram import TelegramNotifier
-from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store
 from tests.servers.fake_telegram import FakeTelegram
 from tests.support.clock import FakeClock
+from tests.test_health import _texts, notifier, store  # noqa: F401 — fixtures (the ones of test_health)
 
-CHAT = "4242"
 REFUSED = TierEvent("misconfigured", "gpt-mini", "gpt-4o-mini", 401,
                     "401 Unauthorized from gpt-mini (gpt-4o-mini): Incorrect API key provided: sk-***. <script>")
 BACK = TierEvent("recovered", "gpt-mini", "gpt-4o-mini", None, "gpt-mini (gpt-4o-mini) answers again")
 
 
-@pytest.fixture
-async def notifier(fake_telegram: FakeTelegram) -> AsyncIterator[TelegramNotifier]:
-    notifier = TelegramNotifier(fake_telegram.token, CHAT, base_url=fake_telegram.base_url, timeout=5)
-    try:
-        yield notifier
-    finally:
-        await notifier.aclose()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
-    await prepare_database(url)
-    store = Store.from_url(url)
-    try:
-        yield store
-    finally:
-        await store.aclose()
-
-
-def _texts(fake: FakeTelegram) -> list[str]:
-    return [message["text"] for message in fake.chats.get(CHAT, {}).values()]
-
-
 async def test_one_alert_and_one_recovery_per_misconfiguration(
-    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,
+    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,  # noqa: F811
 ) -> None:
     incidents = Incidents(notifier, store, clock=FakeClock(), alert_after=3, llm_tiers=["gpt-mini"])
     await incidents.tier_event(REFUSED)
@@ -66,14 +36,14 @@ async def test_one_alert_and_one_recovery_per_misconfiguration(
 
 
 async def test_a_recovery_nobody_was_alerted_about_is_not_told(
-    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,
+    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,  # noqa: F811
 ) -> None:
     await Incidents(notifier, store, clock=FakeClock()).tier_event(BACK)
     assert _texts(fake_telegram) == []
 
 
 async def test_triage_failing_on_the_misconfigured_tier_pauses_but_does_not_alert_twice(
-    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,
+    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,  # noqa: F811
 ) -> None:
     incidents = Incidents(notifier, store, clock=FakeClock(), alert_after=3, llm_tiers=["gpt-mini"])
     await incidents.tier_event(REFUSED)
@@ -88,7 +58,7 @@ async def test_triage_failing_on_the_misconfigured_tier_pauses_but_does_not_aler
 
 
 async def test_another_tier_failing_still_raises_the_triage_alert(
-    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,
+    fake_telegram: FakeTelegram, notifier: TelegramNotifier, store: Store,  # noqa: F811
 ) -> None:
     incidents = Incidents(notifier, store, clock=FakeClock(), alert_after=3, llm_tiers=["llama-swap", "gpt-mini"])
     await incidents.tier_event(REFUSED)
