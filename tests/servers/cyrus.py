@@ -24,7 +24,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -81,6 +80,8 @@ class Cyrus(ImapServer):
     """A Cyrus ``master`` with ``imapd`` and ``idled``, its config, sasldb and spool under ``root``."""
 
     kind = "cyrus"
+    name = "Cyrus"
+    error = CyrusError
 
     def __init__(self, root: Path, port: int | None = None) -> None:
         super().__init__()
@@ -146,14 +147,6 @@ class Cyrus(ImapServer):
 
     # --- process ---------------------------------------------------------------------------------
 
-    def master_pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-        return pid
-
     def start(self) -> None:
         """Start ``master`` as ``cyrus`` (no-op if it runs) and return once the IMAP port greets."""
         if self.running:
@@ -167,17 +160,7 @@ class Cyrus(ImapServer):
             )
         if returncode != 0:
             raise CyrusError(f"cyrus master exited {returncode}: {output.read_text().strip()}")
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1) as sock:
-                    if sock.recv(4).startswith(b"* OK"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise CyrusError(f"Cyrus did not answer on {self.host}:{self.port}\n{self.log_tail()}")
-            time.sleep(0.02)
+        self._wait_for_greeting(deadline=time.monotonic() + 15)
         if not (self.root / "conf/socket/idle").exists():  # idled is up once its socket is
             deadline = time.monotonic() + 5
             while not (self.root / "conf/socket/idle").exists():

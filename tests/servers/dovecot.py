@@ -152,8 +152,11 @@ class ImapServer:
     users, start/stop/restart/kill, and mail through stdlib imaplib."""
 
     kind = "imap"
+    name = "the IMAP server"  # in error messages
+    error: type[Exception] = RuntimeError
     host: str
     port: int
+    pid_file: Path  # the master's, written while it runs
 
     def __init__(self) -> None:
         self._passwords: dict[str, str] = {}
@@ -162,10 +165,29 @@ class ImapServer:
         raise NotImplementedError
 
     def master_pid(self) -> int | None:
-        raise NotImplementedError
+        """The master process id while the server runs, else None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid
 
     def start(self) -> None:
         raise NotImplementedError
+
+    def _wait_for_greeting(self, deadline: float) -> None:
+        """Return once the IMAP port greets with ``* OK``; RuntimeError naming the server after ``deadline``."""
+        while True:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=1) as sock:
+                    if sock.recv(4).startswith(b"* OK"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise self.error(f"{self.name} did not answer on {self.host}:{self.port}\n{self.log_tail()}")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         raise NotImplementedError
@@ -246,6 +268,8 @@ class Dovecot(ImapServer):
     """A Dovecot process with its own config, users file and maildirs under ``root``."""
 
     kind = "dovecot"
+    name = "Dovecot"
+    error = DovecotError
 
     def __init__(self, root: Path, port: int | None = None, *, tls: tuple[Path, Path] | None = None) -> None:
         """``tls``: a certificate and key; Dovecot then also listens for IMAP over TLS on ``tls_port``."""
@@ -292,15 +316,6 @@ class Dovecot(ImapServer):
 
     # --- process ---------------------------------------------------------------------------------
 
-    def master_pid(self) -> int | None:
-        """The master process id while Dovecot runs, else None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-            os.kill(pid, 0)
-        except (FileNotFoundError, ValueError, ProcessLookupError):
-            return None
-        return pid
-
     def start(self) -> None:
         """Start Dovecot (no-op if it runs) and return once the IMAP port greets."""
         if self.running:
@@ -318,18 +333,6 @@ class Dovecot(ImapServer):
                 f"{self.log_tail()}"
             )
         self._wait_for_greeting(deadline=time.monotonic() + 10)
-
-    def _wait_for_greeting(self, deadline: float) -> None:
-        while True:
-            try:
-                with socket.create_connection((self.host, self.port), timeout=1) as sock:
-                    if sock.recv(4).startswith(b"* OK"):
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise DovecotError(f"Dovecot did not answer on {self.host}:{self.port}\n{self.log_tail()}")
-            time.sleep(0.02)
 
     def stop(self) -> None:
         """Stop Dovecot and return once all its processes are gone; no-op if it is stopped.
