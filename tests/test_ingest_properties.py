@@ -1,7 +1,8 @@
-"""Property-based tests of the ingest entry point (describe + store_new), on SQLite and PostgreSQL: whatever
-a mail's bytes are — nested comments, encoded words in every charset Python knows, lone surrogates, NUL
-bytes, endless header values, Message-IDs of any length — it is stored (normally or quarantined), and
-ingest never raises. Two long Message-IDs that share their first 512 characters are two mails."""
+"""Property-based tests of the ingest entry point (describe_within + store_new, as the watcher calls
+them), on SQLite and PostgreSQL: whatever a mail's bytes are — nested comments, encoded words in every
+charset Python knows, lone surrogates, NUL bytes, endless header values, Message-IDs of any length — it is
+stored (normally or quarantined), and ingest never raises. Two long Message-IDs that share their first 512
+characters are two mails."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from recruiter.errors import UnparseableMail
 from recruiter.mail.parse import parse_message
-from recruiter.pipeline.ingest import describe, raw_key, store_new
+from recruiter.pipeline.ingest import describe, describe_within, raw_key, store_new
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.models import Message
 from recruiter.store.repo import Store
@@ -106,7 +107,9 @@ def mutated_mails(draw: st.DrawFn) -> bytes:
 
 
 async def _ingest(store: Store, raw: bytes, uid: int) -> None:
-    new = describe(raw, mailbox="me", folder="INBOX", uidvalidity=1, uid=uid)
+    # The watcher's own entry point (its header block read in a thread here, not a helper process: the
+    # same code on each side of the hop, without a process per example).
+    new = await describe_within(None, raw, mailbox="me", folder="INBOX", uidvalidity=1, uid=uid)
     await store_new(store, new)  # must not raise
     async with store._read() as session:
         found = (await session.execute(select(Message.state, Message.dead_reason).where(
