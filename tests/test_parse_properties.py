@@ -6,6 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recruiter.errors import UnparseableMail
+from recruiter.mail.compose import KEY_HEADER
+from recruiter.mail.mailops import _header
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.pipeline.ingest import describe
 
@@ -62,3 +64,20 @@ def test_ingest_always_gives_a_storable_row_with_a_stable_key(raw: bytes) -> Non
     first, second = describe(raw, mailbox="me"), describe(raw, mailbox="spam")
     assert first.key == second.key and first.key
     assert first.raw == raw
+
+
+_IDS = st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="<>"), min_size=1, max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(inner=_IDS, before=_IDS, junk=st.binary(max_size=300))
+def test_a_draft_key_matches_only_itself_whatever_the_header_block(inner: str, before: str, junk: bytes) -> None:
+    """The exact-key check the one-tap Send relies on, on headers fetched from the server: a key that
+    contains ours (SEARCH HEADER's substring match finds it) never reads as ours, and no fetched
+    header block, however mangled, makes the check raise."""
+    ours, theirs = f"<{inner}@x>", f"<{before}{inner}@x>"
+    raw = junk + f"\r\n{KEY_HEADER}: {theirs}\r\nSubject: s\r\n\r\n".encode()
+    assert _header(raw, KEY_HEADER) != ours
+    _header(junk, KEY_HEADER)  # never raises
+    clean = f"{KEY_HEADER}: {ours}\r\nSubject: s\r\n\r\n".encode()
+    assert _header(clean, KEY_HEADER) == ours
