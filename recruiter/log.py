@@ -37,6 +37,7 @@ class Redactor:
 
 
 _process_redactor = Redactor(())
+_process_config: dict[str, Any] = {}  # the arguments of the last configure_logging, for helper processes
 
 
 def scrub(text: str) -> str:
@@ -52,10 +53,16 @@ def configure_logging(
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> None:
-    """Configure structlog (and stdlib logging of libraries) once for the process."""
+    """Configure structlog (and stdlib logging of libraries) once for the process.
+
+    Each line goes out in one write (structlog's WriteLogger, not PrintLogger: ``print`` writes the line
+    and its newline separately, and the CPU budget's helper processes share the service's stderr, so a
+    helper's line could land between the two)."""
     out = stream or sys.stderr
     json_lines = fmt == "json" or (fmt == "auto" and not out.isatty())
-    global _process_redactor
+    global _process_redactor, _process_config
+    secrets = tuple(secrets)
+    _process_config = {"level": level, "fmt": "json" if json_lines else "console", "secrets": secrets}
     redactor = _process_redactor = Redactor(secrets)
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -70,7 +77,7 @@ def configure_logging(
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(out),
+        logger_factory=structlog.WriteLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
     # Libraries log through stdlib logging; keep them quiet and redacted.
@@ -81,6 +88,12 @@ def configure_logging(
     root.setLevel(logging.WARNING)
     for noisy in ("httpx", "httpcore", "telegram", "aioimaplib", "caldav"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def process_config() -> dict[str, Any]:
+    """The keyword arguments this process's logging was configured with (empty if it was not): a helper
+    process passes them to :func:`configure_logging` so that its lines look like the service's."""
+    return dict(_process_config)
 
 
 class _StdlibRedactFilter(logging.Filter):

@@ -224,3 +224,45 @@ async def test_a_budget_that_cannot_run_makes_a_retry_not_a_dead_mail(
         assert "helpers are stopped" in (row.last_error or "")
     finally:
         await runtime.aclose()
+
+
+_LOG_SCRIPT = r"""
+import asyncio, sys
+import structlog
+from recruiter.log import configure_logging
+from recruiter.pipeline.budget import Budget
+
+configure_logging(level="DEBUG", fmt="json")
+log = structlog.get_logger()
+
+async def main():
+    budget = Budget(5.0, helpers=2)
+    try:
+        async def chatter():
+            for i in range(2000):
+                log.info("parent.line", i=i, pad="p" * 200)
+                await asyncio.sleep(0)
+        # A large input makes each helper return its heap and log `memory.released` at debug level.
+        await asyncio.gather(chatter(), *(budget.run(len, "x" * 400_000) for _ in range(40)))
+    finally:
+        await budget.aclose()
+
+asyncio.run(main())
+"""
+
+
+def test_helpers_log_like_the_service_and_never_split_its_lines(tmp_path: Path) -> None:
+    """The helpers share the service's stderr: their lines come in the service's format and level, and
+    a helper's line never lands inside one of the service's (CI once saw a JSON line and a helper's
+    console line glued together, and lost the event)."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _LOG_SCRIPT], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stderr.splitlines()
+    events = [json.loads(line)["event"] for line in lines]  # every line is one JSON object
+    assert events.count("parent.line") == 2000
+    assert "memory.released" in events, events[-5:]

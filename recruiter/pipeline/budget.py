@@ -36,6 +36,7 @@ from typing import Any, TypeVar, cast
 import structlog
 
 from recruiter.errors import DependencyUnavailable, OverBudget, PermanentError
+from recruiter.log import configure_logging, process_config
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -165,7 +166,8 @@ class Budget:
                 context.set_forkserver_preload(_PRELOAD)
             self._context = context
         parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(target=_serve, args=(child,), name="recruiter-budget", daemon=True)
+        process = self._context.Process(target=_serve, args=(child, process_config()), name="recruiter-budget",
+                                        daemon=True)
         process.start()
         child.close()
         return _Helper(process, parent)
@@ -243,10 +245,13 @@ def _alarm(signum: int, frame: object) -> None:
     raise _CpuExceeded
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, logging_config: dict[str, Any]) -> None:
     """A helper's life: run tasks from ``conn`` until it closes. Ctrl-C and SIGTERM are for the service
-    (they reach the whole process group); the helper ends when the service closes the pipe or kills it."""
+    (they reach the whole process group); the helper ends when the service closes the pipe or kills it.
+    It logs as the service does (``logging_config``: level, format, secrets), on the stderr they share."""
     global _armed, _alarms
+    if logging_config:
+        configure_logging(**logging_config)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGPROF, _alarm)
