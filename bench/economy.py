@@ -36,13 +36,13 @@ if str(ROOT) not in sys.path:
 
 from bench.labelled.corpus import OTHER, RECRUITER, Sample  # noqa: E402
 from bench.labelled.render import render  # noqa: E402
+from recruiter.app import process_paths  # noqa: E402
 from recruiter.llm.client import estimate_prompt_tokens  # noqa: E402
-from recruiter.llm.triage import SYSTEM_PROMPT, user_message  # noqa: E402
 from recruiter.log import configure_logging  # noqa: E402
 from recruiter.mail.parse import parse_message  # noqa: E402
-from recruiter.pipeline.prefilter import skip_reason  # noqa: E402
-from recruiter.service import process_paths  # noqa: E402
 from recruiter.settings import LLMEndpoint, Settings  # noqa: E402
+from recruiter.triage.llm import SYSTEM_PROMPT, user_message  # noqa: E402
+from recruiter.triage.prefilter import skip_reason  # noqa: E402
 from tests.servers.fake_llm import FakeLLM, default_triage_answer  # noqa: E402
 
 TOKEN_TARGET = 1500

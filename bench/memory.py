@@ -46,7 +46,7 @@ from bench.common import (
     wait_for,
     workdir,
 )
-from recruiter.pipeline.budget import descendants
+from recruiter.budget import descendants
 from recruiter.store.models import DEAD, DONE, SKIPPED
 from recruiter.store.repo import Store
 
@@ -67,7 +67,7 @@ def pss_kb(pid: int) -> int:
 
 class Sampler(threading.Thread):
     """Samples every ``every`` seconds until stopped, for the service and its helper processes (the CPU
-    budget's fork server and helpers, see recruiter.pipeline.budget): (time, service VmRSS, the sum of
+    budget's fork server and helpers, see recruiter.budget): (time, service VmRSS, the sum of
     VmRSS over the service and its descendants, the sum of their Pss), KiB. The VmRSS sum counts pages
     the fork server shares with the helpers once per process (an upper bound); the Pss sum counts them once."""
 

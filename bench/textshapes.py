@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from recruiter.llm import rules
-from recruiter.llm.draft import clean_draft
-from recruiter.llm.rules_dates import meetings_from_text
-from recruiter.llm.triage import read_answer
 from recruiter.mail.headers import decode_header_value, message_ids, parse_addresses
 from recruiter.mail.parse import ParsedMail, parse_headers, parse_message
 from recruiter.mail.text import clean_body, html_to_text, split_signature, trim_quoted, trim_signature
-from recruiter.pipeline.prefilter import skip_reason
+from recruiter.reply.draft import clean_draft
+from recruiter.triage import rules
+from recruiter.triage.llm import read_answer
+from recruiter.triage.prefilter import skip_reason
+from recruiter.triage.rules_dates import meetings_from_text
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """`python -m recruiter` is the `recruiter` command."""
 
-from recruiter.cli import main
+from recruiter.cli.main import main
 
 main()

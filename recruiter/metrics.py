@@ -1,5 +1,5 @@
 """Metrics that accumulate over the process's life (stage durations); the rest of `/metrics` is read at
-scrape time from the store, the watchers, the breakers and the LLM client (see `recruiter/web.py`)."""
+scrape time from the store, the watchers, the breakers and the LLM client (see `recruiter/http/app.py`)."""
 
 from __future__ import annotations
 

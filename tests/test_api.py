@@ -12,15 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from recruiter.api import ReplayRequest, Replays
 from recruiter.errors import UnparseableMail
+from recruiter.http.api import ReplayRequest, Replays
+from recruiter.http.app import make_app
+from recruiter.ingest.describe import describe
+from recruiter.ingest.watcher import Watcher
 from recruiter.llm.client import LLM
-from recruiter.mail.watcher import Watcher
-from recruiter.pipeline.ingest import describe
 from recruiter.settings import MailboxSettings
 from recruiter.store.migrate import prepare_database, upgrade_head
 from recruiter.store.repo import Store
-from recruiter.web import make_app
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import free_port
 from tests.test_dlq import recruiter

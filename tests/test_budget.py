@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from recruiter.app import build_runtime
+from recruiter.budget import Budget, HelperFailed, descendants
 from recruiter.errors import DependencyUnavailable, OverBudget, UnparseableMail
+from recruiter.ingest.describe import describe
 from recruiter.mail.invite import invitations, read_mail, remember
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.pipeline.budget import Budget, HelperFailed, descendants
-from recruiter.pipeline.ingest import describe
-from recruiter.service import build_runtime
 from recruiter.settings import settings_from
 from recruiter.store.migrate import upgrade_head
 from tests.mailfactory import make_mail
@@ -230,7 +230,7 @@ _LOG_SCRIPT = r"""
 import asyncio, sys
 import structlog
 from recruiter.log import configure_logging
-from recruiter.pipeline.budget import Budget
+from recruiter.budget import Budget
 
 configure_logging(level="DEBUG", fmt="json")
 log = structlog.get_logger()

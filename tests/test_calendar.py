@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from recruiter.calendar import (
+from recruiter.calendar.caldav import (
     CalDavCalendar,
     CalendarSink,
     IcsDirCalendar,
@@ -25,8 +25,8 @@ from recruiter.calendar import (
     safe_file_name,
 )
 from recruiter.errors import DependencyUnavailable, PermanentError, TransientError
-from recruiter.llm.schema import Meeting, TriageResult
 from recruiter.mail.parse import ParsedMail
+from recruiter.model import Meeting, TriageResult
 from tests.servers.radicale import Radicale
 
 NOW = datetime(2026, 11, 20, 9, 30, 12, tzinfo=UTC)

@@ -22,14 +22,14 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import httpx
 import pytest
 
-from recruiter.callbacks import build_actions, callback_router
-from recruiter.links import sign_link
-from recruiter.mail.compose import KEY_HEADER
-from recruiter.pipeline.ingest import describe
-from recruiter.service import Runtime, build_runtime
+from recruiter.app import Runtime, build_actions, build_runtime
+from recruiter.http.app import make_app
+from recruiter.http.callbacks import callback_router
+from recruiter.ingest.describe import describe
+from recruiter.notify.links import sign_link
+from recruiter.reply.compose import KEY_HEADER
 from recruiter.settings import Settings, settings_from
 from recruiter.store.migrate import upgrade_head
-from recruiter.web import make_app
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recruiter.llm.schema import Meeting, TriageResult
 from recruiter.mail.parse import ParsedMail
+from recruiter.model import Meeting, TriageResult
 from recruiter.notify.card import (
     TELEGRAM_LIMIT,
     clean,

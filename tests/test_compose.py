@@ -8,8 +8,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from recruiter.mail.compose import KEY_HEADER, build_reply, find_header_value, reply_subject
 from recruiter.mail.parse import ParsedMail, parse_message
+from recruiter.reply.compose import KEY_HEADER, build_reply, find_header_value, reply_subject
 
 WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from recruiter.ingest.describe import describe
 from recruiter.mail.parse import parse_message
-from recruiter.pipeline.ingest import describe
 from recruiter.store.repo import Store
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser

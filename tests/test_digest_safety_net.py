@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from recruiter import service
-from recruiter.api import Replays
-from recruiter.pipeline.ingest import describe
-from recruiter.service import Runtime, build_runtime
+from recruiter.app import Runtime, build_runtime
+from recruiter.http.api import Replays
+from recruiter.ingest.describe import describe
 from recruiter.settings import settings_from
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.models import REPLAY_PREFIX
@@ -91,7 +91,7 @@ async def test_no_digest_while_a_replay_runs_here(
     try:
         await runtime.store.add_messages(_backlog(2))
         await runtime.worker.drain()
-        from recruiter.api import ReplayRequest
+        from recruiter.http.api import ReplayRequest
 
         # The replay runs before the net's first look: started after it, the net could send the owed lines
         # while the drain was still finishing (a race in the test, not in the service).

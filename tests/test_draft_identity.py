@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.mail.compose import KEY_HEADER
-from recruiter.mail.drafts import ImapDrafts
-from recruiter.pipeline.ingest import describe
-from recruiter.service import build_runtime
+from recruiter.app import build_runtime
+from recruiter.ingest.describe import describe
+from recruiter.reply.compose import KEY_HEADER
+from recruiter.reply.drafts import ImapDrafts
 from recruiter.settings import settings_from
 from recruiter.store.migrate import upgrade_head
 from tests.mailfactory import make_mail

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from recruiter.health import Incidents
+from recruiter.alerts.incidents import Incidents
 from recruiter.notify.telegram import TelegramNotifier
 from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store

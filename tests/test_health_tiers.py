@@ -6,7 +6,7 @@ version (a real ``recruiter run``) is in tests/test_relay_e2e.py.
 
 from __future__ import annotations
 
-from recruiter.health import Incidents
+from recruiter.alerts.incidents import Incidents
 from recruiter.llm.client import TierEvent
 from recruiter.notify.telegram import TelegramNotifier
 from recruiter.store.repo import Store

@@ -27,8 +27,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from recruiter.links import verify_link
-from recruiter.llm.schema import TriageResult
+from recruiter.model import TriageResult
+from recruiter.notify.links import verify_link
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM, default_triage_answer

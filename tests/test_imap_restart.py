@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.mail.compose import KEY_HEADER
-from recruiter.mail.drafts import ImapDrafts
-from recruiter.mail.mailops import ImapMailbox
+from recruiter.reply.compose import KEY_HEADER
+from recruiter.reply.drafts import ImapDrafts
+from recruiter.reply.mailbox import ImapMailbox
 from recruiter.settings import settings_from
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser

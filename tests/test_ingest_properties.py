@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from recruiter.errors import UnparseableMail
+from recruiter.ingest.describe import describe, describe_within, raw_key, store_new
 from recruiter.mail.parse import parse_message
-from recruiter.pipeline.ingest import describe, describe_within, raw_key, store_new
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.models import Message
 from recruiter.store.repo import Store

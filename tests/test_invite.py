@@ -17,13 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from recruiter.ics import build_invitation_event
-from recruiter.llm.schema import Meeting, TriageResult
+from recruiter.app import process_paths
+from recruiter.calendar.ics import build_invitation_event
 from recruiter.mail import invite as invite_module
 from recruiter.mail.invite import invitation_meetings, invitations
 from recruiter.mail.parse import parse_message
+from recruiter.model import Meeting, TriageResult
 from recruiter.notify.card import invitation_line, render_card
-from recruiter.service import process_paths
 from recruiter.settings import settings_from
 from recruiter.store.migrate import upgrade_head
 from tests.servers.fake_llm import FakeLLM

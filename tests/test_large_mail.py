@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from recruiter.app import process_paths
 from recruiter.errors import ConfigError
-from recruiter.service import process_paths
 from recruiter.settings import settings_from
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.repo import Store

@@ -16,11 +16,11 @@ import pytest
 
 from bench.textshapes import PATHS, MailShape, Shape
 from recruiter.llm.client import without_thinking
-from recruiter.llm.draft import clean_draft
-from recruiter.llm.triage import read_answer
 from recruiter.mail.headers import _ADDRESS, parse_addresses
 from recruiter.mail.parse import _crude_text, parse_message
 from recruiter.mail.text import html_to_text, trim_signature
+from recruiter.reply.draft import clean_draft
+from recruiter.triage.llm import read_answer
 
 SMALL = 6_000
 GROWTH = 8

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from recruiter.links import ACTIONS, card_links, sign_link, verify_link
+from recruiter.notify.links import ACTIONS, card_links, sign_link, verify_link
 
 SECRET = "s3cret-bearer-token"
 NOW = 1_800_000_000.0

@@ -11,10 +11,10 @@ import pytest
 from recruiter.errors import DependencyUnavailable, InvalidAnswer, Misconfigured, PermanentError, TransientError
 from recruiter.llm.classify import MAX_RETRY_AFTER_SECONDS, classify_status, retry_after
 from recruiter.llm.client import LLM, estimate_prompt_tokens, estimate_tokens
-from recruiter.llm.draft import Drafter, load_profile
-from recruiter.llm.triage import Triager, parse_answer
 from recruiter.mail.parse import parse_message
+from recruiter.reply.draft import Drafter, load_profile
 from recruiter.settings import LLMEndpoint
+from recruiter.triage.llm import Triager, parse_answer
 from tests.mailfactory import make_mail
 from tests.servers.fake_llm import FakeLLM, ScriptItem
 

@@ -16,14 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recruiter.errors import InvalidAnswer
+from recruiter.http.metrics import metrics_text
 from recruiter.llm.client import LLM
-from recruiter.llm.schema import MAX_MEETINGS, TriageResult, cut_at_word
-from recruiter.llm.triage import Triager, parse_answer, read_answer
 from recruiter.mail.parse import parse_message
+from recruiter.model import MAX_MEETINGS, TriageResult, cut_at_word
 from recruiter.settings import LLMEndpoint
 from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store
-from recruiter.web import metrics_text
+from recruiter.triage.llm import Triager, parse_answer, read_answer
 from tests.mailfactory import make_mail
 from tests.servers.fake_llm import FakeLLM, default_triage_answer
 

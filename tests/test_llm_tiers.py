@@ -18,11 +18,11 @@ import pytest
 
 from recruiter.errors import ConfigError, Misconfigured, PermanentError, TransientError
 from recruiter.llm.client import LLM, TierEvent
-from recruiter.llm.draft import Drafter, load_profile
-from recruiter.llm.schema import TRIAGE_JSON_SCHEMA
-from recruiter.llm.triage import Triager, user_message
 from recruiter.mail.parse import parse_message
+from recruiter.model import TRIAGE_JSON_SCHEMA
+from recruiter.reply.draft import Drafter, load_profile
 from recruiter.settings import LLMEndpoint, settings_from
+from recruiter.triage.llm import Triager, user_message
 from tests.mailfactory import make_mail
 from tests.servers.fake_llm import (
     OPENAI_CHAT_FIELDS,
@@ -301,7 +301,7 @@ def test_the_fence_is_the_same_for_one_mail_and_differs_between_mails() -> None:
 def test_the_sdk_is_imported_only_when_a_tier_is_configured(fake_llm: FakeLLM) -> None:
     code = f"""
 import asyncio, sys
-import recruiter.cli, recruiter.service, recruiter.web, recruiter.backtest_cli, recruiter.replay_plan
+import recruiter.cli.main, recruiter.app, recruiter.http.app, recruiter.cli.backtest, recruiter.ingest.plan
 from recruiter.llm.client import LLM
 from recruiter.settings import LLMEndpoint, settings_from
 rules_only = LLM.from_settings(settings_from({{}}))
@@ -325,7 +325,7 @@ def test_cli_commands_that_call_no_llm_do_not_import_the_sdk(tmp_path: Path) -> 
     code = """
 import json, sys
 from typer.testing import CliRunner
-from recruiter.cli import app
+from recruiter.cli.main import app
 codes = {}
 for args in (["migrate"], ["messages", "--json"], ["dlq", "list", "--json"], ["status", "--json"],
              ["messages", "--help"]):

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from bench import corpus
 from recruiter.errors import UnparseableMail
+from recruiter.ingest.describe import describe
 from recruiter.mail import parse
 from recruiter.mail.parse import ParsedMail, parse_headers, parse_message
-from recruiter.pipeline.ingest import describe
 from tests.test_parse import _mutations
 
 ROOT = Path(__file__).resolve().parent.parent

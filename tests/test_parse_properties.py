@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recruiter.errors import UnparseableMail
-from recruiter.mail.compose import KEY_HEADER
-from recruiter.mail.mailops import _header
+from recruiter.ingest.describe import describe
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.pipeline.ingest import describe
+from recruiter.reply.compose import KEY_HEADER
+from recruiter.reply.mailbox import _header
 
 HEADER_NAMES = st.sampled_from(["From", "To", "Subject", "Date", "Message-ID", "Content-Type",
                                 "Content-Transfer-Encoding", "References", "List-Id", "Auto-Submitted"])

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from recruiter.ingest.files import iter_paths
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.mail.sources import iter_paths
-from recruiter.pipeline.prefilter import is_ats_domain, skip_reason
+from recruiter.triage.prefilter import is_ats_domain, skip_reason
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

@@ -341,9 +341,9 @@ async def test_api_runner_stores_and_the_services_worker_processes(db_url: str, 
                                                                    fake_telegram: FakeTelegram,
                                                                    tmp_path: Path) -> None:
     """What `POST /api/replay` runs inside the service: its worker (already running) does the work."""
-    from recruiter.api import ReplayRequest
-    from recruiter.replay import api_runner
-    from recruiter.service import build_runtime
+    from recruiter.app import build_runtime
+    from recruiter.http.api import ReplayRequest
+    from recruiter.ingest.replay import api_runner
     from recruiter.settings import settings_from
     from recruiter.store.migrate import upgrade_head
 

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recruiter.llm.rules import THRESHOLD, classify, explain
-from recruiter.llm.rules_dates import meetings_from_calendar, meetings_from_text, zone_of
-from recruiter.llm.schema import TriageResult
+from recruiter.ingest.files import iter_paths
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.mail.sources import iter_paths
+from recruiter.model import TriageResult
+from recruiter.triage.rules import THRESHOLD, classify, explain
+from recruiter.triage.rules_dates import meetings_from_calendar, meetings_from_text, zone_of
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 REF = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from recruiter.llm.schema import TRIAGE_JSON_SCHEMA, TriageResult, strict_schema
+from recruiter.model import TRIAGE_JSON_SCHEMA, TriageResult, strict_schema
 from tests.servers.dovecot import Dovecot, DovecotError, ImapUser, find_binary
 from tests.servers.fake_llm import RELAY_KEY, RELAY_MODEL, FakeLLM
 from tests.servers.postgres import PG_HOST, PG_PORT, PG_USER, create_database, drop_database, pg_database_exists

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from recruiter.links import verify_link
+from recruiter.notify.links import verify_link
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from recruiter.links import sign_link, verify_link
+from recruiter.notify.links import sign_link, verify_link
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM

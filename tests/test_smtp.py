@@ -12,9 +12,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from recruiter.errors import ConfigError, DependencyUnavailable, PermanentError
-from recruiter.mail.outgoing import prepare
 from recruiter.mail.smtp import MaybeSent, SmtpSender, SmtpSettings
 from recruiter.notify.telegram import Button, TelegramNotifier
+from recruiter.reply.outgoing import prepare
 from recruiter.settings import settings_from
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.smtp import SmtpSink

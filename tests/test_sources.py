@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.mail.sources import SourceError, iter_paths
+from recruiter.ingest.files import SourceError, iter_paths
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

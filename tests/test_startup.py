@@ -22,15 +22,15 @@ from recruiter.store.repo import make_engine
 REPO = Path(__file__).resolve().parent.parent
 
 # Imported by nothing `recruiter run` does when CalDAV is not configured and the database is at head.
-NOT_ON_THE_RUN_PATH = ("alembic", "mako", "caldav", "rich", "pygments", "mailbox", "recruiter.replay_cli",
-                       "recruiter.backtest_cli", "recruiter.status")
+NOT_ON_THE_RUN_PATH = ("alembic", "mako", "caldav", "rich", "pygments", "mailbox", "recruiter.cli.replay",
+                       "recruiter.cli.backtest", "recruiter.cli.status")
 
 # What `recruiter run` imports before run_service builds anything, then its prepare_database.
 RUN_PATH = """
 import asyncio, json, sys
 url, names = sys.argv[1], set(sys.argv[2:])
 sys.argv = ["recruiter", "run"]
-import recruiter.cli, recruiter.service, recruiter.replay
+import recruiter.cli.main, recruiter.app, recruiter.ingest.replay
 from recruiter.store.migrate import prepare_database
 asyncio.run(prepare_database(url))
 print(json.dumps(sorted(m for m in sys.modules if m in names or m.split(".")[0] in names)))

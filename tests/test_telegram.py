@@ -9,8 +9,8 @@ from urllib.parse import quote
 import pytest
 
 from recruiter.errors import DependencyUnavailable, MaybeDone, PermanentError, TransientError
-from recruiter.links import card_links
 from recruiter.notify.card import render_card
+from recruiter.notify.links import card_links
 from recruiter.notify.telegram import Button, Notifier, StdoutNotifier, TelegramNotifier
 from tests.servers.fake_telegram import FakeTelegram
 from tests.test_card import NASTY, RTL, _mail, _triage

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib import resources
 
-from recruiter.llm.schema import Meeting, TriageResult
-from recruiter.llm.template import profile_facts, profile_questions, template_decline, template_reply
 from recruiter.mail.parse import ParsedMail
+from recruiter.model import Meeting, TriageResult
+from recruiter.reply.template import profile_facts, profile_questions, template_decline, template_reply
 
 PROFILE = resources.files("recruiter").joinpath("data/owner-profile.example.md").read_text(encoding="utf-8")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import aioimaplib
 import pytest
 
+from recruiter.ingest.watcher import Watcher
 from recruiter.mail import imap
-from recruiter.mail.watcher import Watcher
 from recruiter.settings import MailboxSettings
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.repo import Store

@@ -9,7 +9,7 @@ import asyncio
 import imaplib
 import threading
 
-from recruiter.mail.watcher import Watcher
+from recruiter.ingest.watcher import Watcher
 from recruiter.store.repo import Store
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import ImapUser

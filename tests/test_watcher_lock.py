@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from sqlalchemy import text
 
-from recruiter.mail.watcher import Watcher
+from recruiter.ingest.watcher import Watcher
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.repo import Store
 from tests.mailfactory import make_mail

@@ -21,7 +21,7 @@ Dialects. The llama-swap tiers speak llama.cpp's dialect: ``temperature: 0``, ``
 full JSON schema (llama.cpp turns it into a grammar, lengths included) and, in ``extra_body``,
 ``chat_template_kwargs: {"enable_thinking": false}``. Any other tier (the ``gpt-mini`` relay) gets only
 fields the OpenAI chat completions API documents: ``model``, ``messages``, ``max_completion_tokens``,
-a strict ``json_schema`` in OpenAI's structured-output subset (:func:`recruiter.llm.schema.strict_schema`)
+a strict ``json_schema`` in OpenAI's structured-output subset (:func:`recruiter.model.strict_schema`)
 and ``reasoning_effort`` when configured — no ``temperature``, which reasoning models refuse.
 
 Errors are classified by type, status and the server's ``code``/``param``/``type``, never by our own
@@ -59,7 +59,7 @@ from recruiter.llm.classify import (
     scrub,
     where,
 )
-from recruiter.llm.schema import strict_schema
+from recruiter.model import strict_schema
 from recruiter.settings import LLMEndpoint, Settings
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ import icalendar
 import structlog
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from recruiter.llm.schema import Meeting
 from recruiter.mail.parse import ParsedMail, parse_message
+from recruiter.model import Meeting
 
 log = structlog.get_logger()
 

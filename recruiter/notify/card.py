@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from recruiter.llm.schema import Meeting, TriageResult
 from recruiter.mail.invite import Invitation, invitations
 from recruiter.mail.parse import ParsedMail
+from recruiter.model import Meeting, TriageResult
 
 TELEGRAM_LIMIT = 4096
 DRAFT_PREVIEW_CHARS = 400

@@ -26,8 +26,8 @@ from typing import Any
 import structlog
 
 from recruiter.errors import MaybeDone, PermanentError, TransientError
-from recruiter.links import card_links
 from recruiter.notify.card import TELEGRAM_LIMIT, cut, utf16_len
+from recruiter.notify.links import card_links
 from recruiter.notify.telegram import Notifier, StdoutNotifier, html_to_plain
 from recruiter.store.models import Message, utcnow
 from recruiter.store.patience import patiently

@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 import structlog
 
 from recruiter.errors import MaybeDone
-from recruiter.links import card_links
 from recruiter.notify.card import TELEGRAM_LIMIT, utf16_len
 from recruiter.notify.digest import LinkSigner
+from recruiter.notify.links import card_links
 from recruiter.notify.telegram import Button, Notifier, StdoutNotifier, html_to_plain
 from recruiter.store.models import Message, Outbox
 from recruiter.store.repo import Store

@@ -28,25 +28,25 @@ from typing import Any, TypeVar
 
 import structlog
 
-from recruiter.calendar import CalendarSink, build_event, event_uid
+from recruiter.alerts.incidents import LLM, Incidents, imap_key
+from recruiter.calendar.caldav import CalendarSink, build_event, event_uid
+from recruiter.calendar.ics import build_invitation_event
 from recruiter.errors import MaybeDone, Misconfigured, Postponed, TransientError
-from recruiter.health import LLM, Incidents, imap_key
-from recruiter.ics import build_invitation_event
-from recruiter.links import card_links
-from recruiter.llm.draft import Drafter
-from recruiter.llm.schema import Meeting, TriageResult
-from recruiter.llm.triage import Triaged, Triager
-from recruiter.mail.compose import build_reply
-from recruiter.mail.drafts import DraftSink
 from recruiter.mail.invite import Invitation, invitation_meetings, invitations
 from recruiter.mail.parse import ParsedMail
+from recruiter.model import Meeting, TriageResult
 from recruiter.notify.card import render_card
+from recruiter.notify.links import card_links
 from recruiter.notify.telegram import Button, Notifier
-from recruiter.pipeline.prefilter import skip_reason
+from recruiter.reply.compose import build_reply
+from recruiter.reply.draft import Drafter
+from recruiter.reply.drafts import DraftSink
 from recruiter.store.models import DONE, FINISHED, REPLAY_PREFIX, SKIPPED, Message
 from recruiter.store.models import STAGES as STAGE_NAMES
 from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
+from recruiter.triage.llm import Triaged, Triager
+from recruiter.triage.prefilter import skip_reason
 
 log = structlog.get_logger()
 

@@ -15,13 +15,13 @@ from typing import Any
 import structlog
 from sqlalchemy.orm.attributes import set_committed_value
 
+from recruiter.alerts.incidents import LLM
+from recruiter.budget import Budget
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
-from recruiter.health import LLM
-from recruiter.llm.schema import TriageResult
 from recruiter.mail.invite import read_mail, remember
 from recruiter.mail.parse import DEFAULT_MAX_BYTES, ParsedMail, parse_message
 from recruiter.metrics import Metrics
-from recruiter.pipeline.budget import Budget
+from recruiter.model import TriageResult
 from recruiter.pipeline.stages import STAGES, Deps, Job
 from recruiter.store.models import FINISHED, Message, utcnow
 from recruiter.store.repo import LeaseLost

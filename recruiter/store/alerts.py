@@ -1,6 +1,6 @@
 """The SQL behind the owner's alerts: incidents and the outbox, shared by every replica.
 
-:mod:`recruiter.health` decides what an incident is and what to say; this module only reads and writes
+:mod:`recruiter.alerts.incidents` decides what an incident is and what to say; this module only reads and writes
 rows, each change in one transaction with the row locked (``FOR UPDATE`` on PostgreSQL, the single
 writer on SQLite), so two replicas that see the same outage open one incident and queue one alert:
 an outbox row's ``key`` is unique, and a second insert of the same key is dropped.

@@ -62,7 +62,7 @@ class NewMessage:
     uidvalidity: int | None = None
     uid: int | None = None
     source: str | None = None
-    origin: str = LIVE  # or "replay:<run id>" (see recruiter.replay)
+    origin: str = LIVE  # or "replay:<run id>" (see recruiter.ingest.replay)
     skip_reason: str | None = None  # already prefiltered (replay batches): stored as skipped, never claimed
     # Quarantined: the normal path failed for a reason about this mail (it cannot be parsed, the store
     # refused its values). Stored dead with this reason and ``detail`` (a traceback), never claimed.
@@ -745,7 +745,7 @@ class Store:
             )
             return list(rows.scalars())
 
-    # ---- one-tap actions (recruiter.actions) ---------------------------------------------------
+    # ---- one-tap actions (recruiter.reply.actions) ---------------------------------------------------
 
     async def claim_effect(self, message_id: int, key: str, kind: str, ref: str) -> bool:
         """Record a side effect unless its key exists; True when this call recorded it. The unique key
