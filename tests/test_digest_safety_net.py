@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from recruiter import service
+from recruiter import app as service
 from recruiter.app import Runtime, build_runtime
 from recruiter.http.api import Replays
 from recruiter.ingest.describe import describe
