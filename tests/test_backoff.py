@@ -13,7 +13,6 @@ from recruiter.backoff import Backoff
 from recruiter.errors import TransientError
 from recruiter.mail.watcher import MAX_BACKOFF, RECONNECT
 from recruiter.pipeline.worker import CLAIM_BACKOFF, retry_delay
-from recruiter.store import patience
 from recruiter.store.patience import PATIENCE, patiently
 
 
@@ -177,7 +176,7 @@ async def test_patiently_waits_by_the_schedule_then_gives_up(monkeypatch: pytest
 
     async def no_sleep(seconds: float) -> None:
         slept.append(seconds)
-    monkeypatch.setattr(patience.asyncio, "sleep", no_sleep)
+    monkeypatch.setattr("recruiter.store.patience.asyncio.sleep", no_sleep)
     calls = 0
 
     async def write() -> None:
@@ -198,7 +197,7 @@ async def test_patiently_stops_at_the_first_success(monkeypatch: pytest.MonkeyPa
 
     async def no_sleep(seconds: float) -> None:
         slept.append(seconds)
-    monkeypatch.setattr(patience.asyncio, "sleep", no_sleep)
+    monkeypatch.setattr("recruiter.store.patience.asyncio.sleep", no_sleep)
     outcomes = iter([TransientError("a"), TransientError("b"), None])
 
     async def write() -> None:
