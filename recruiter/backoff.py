@@ -29,6 +29,7 @@ Randomness is injectable (``rand``, a ``random.random`` stand-in) so tests see e
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,9 +55,10 @@ class Backoff:
     def delay(self, failures: int, *, rand: Rand = random.random) -> float:
         """Seconds to wait after ``failures`` failures in a row (counted from 1; less counts as 1)."""
         try:
-            wait = min(self.cap, self.initial * self.factor ** max(0, failures - 1))
+            grown = self.initial * self.factor ** max(0, failures - 1)
         except OverflowError:  # a very long outage: the power left float range long after the cap
-            wait = self.cap
+            grown = math.inf if self.initial else 0.0
+        wait = min(self.cap, grown)
         if self.jitter:
             wait *= 1 + rand() * self.jitter
         return float(wait)

@@ -63,6 +63,7 @@ def test_a_very_long_outage_stays_at_the_cap() -> None:
     b = Backoff(30.0, cap=300.0, jitter=0.2)
     assert b.delay(5000, rand=fixed(0.0)) == 300.0
     assert Backoff(1.0, cap=5.0, factor=10).delay(400) == 5.0
+    assert Backoff(0.0, cap=3600.0).delay(5000) == 0.0  # no wait stays no wait (RETRY_BASE_SECONDS=0)
 
 
 def test_a_cap_below_initial_is_the_cap() -> None:
