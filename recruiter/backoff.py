@@ -15,7 +15,7 @@ wait                                       schedule                        failu
 =========================================  ==============================  ====================
 worker: claim while the store is down      0.5 s doubling to 30 s          in process
 watcher: IMAP reconnect                    1 s doubling to 5 s, +0–20 %    in process
-store: ``patiently`` (an effect's record) 0.5 s doubling to 10 s          in process (tries)
+store: ``patiently`` (an effect's record)  0.5 s doubling to 10 s          in process (tries)
 alerts: outbox delivery                    ``delivery_retry_seconds``      outbox row
                                            doubling to 5 min
 LLM breaker: probe of an open tier         ``probe_after`` doubling to     the breaker
