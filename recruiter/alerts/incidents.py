@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from recruiter.backoff import Backoff
 from recruiter.errors import MaybeDone, PermanentError, TransientError
 from recruiter.notify.telegram import Notifier, html_to_plain
 from recruiter.store.alerts import Edit
@@ -167,6 +168,7 @@ class Incidents:
         self.imap_alert_after = imap_alert_after
         self.probe_seconds = probe_seconds
         self.delivery_retry_seconds = delivery_retry_seconds
+        self._delivery_backoff = Backoff(delivery_retry_seconds, cap=MAX_DELIVERY_RETRY_SECONDS)
         self.store_alert_after = store_alert_after
         self.dead_gather_seconds = dead_gather_seconds
         self.llm_tiers = tuple(llm_tiers)
@@ -645,8 +647,7 @@ class Incidents:
 
     async def _postpone(self, row: Any, now: float, exc: Exception, retry_after: float | None) -> None:
         failures = row.failures + 1
-        delay = retry_after if retry_after is not None else min(
-            MAX_DELIVERY_RETRY_SECONDS, self.delivery_retry_seconds * 2 ** (failures - 1))
+        delay = retry_after if retry_after is not None else self._delivery_backoff.delay(failures)
         await self.store.alerts.finish(row.id, self._owner, OUT_PENDING, failures=failures,
                                        not_before=_dt(now + delay), error=str(exc)[:500])
         log.error("alert.delivery_failed", key=row.incident, kind=row.kind, text=html_to_plain(row.text),

@@ -9,7 +9,6 @@ and the next session reconnects with backoff and catches up.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, timedelta
@@ -18,6 +17,7 @@ from typing import Any
 import aioimaplib
 import structlog
 
+from recruiter.backoff import Backoff
 from recruiter.budget import Budget
 from recruiter.errors import RecruiterError, TransientError
 from recruiter.ingest.describe import describe_within, store_new
@@ -35,6 +35,7 @@ FETCH_BYTES = 8 * 1024 * 1024  # a batch holds at most this much raw mail (or on
 # Reconnect attempts after a lost server stay a few seconds apart, so that after an outage of a minute the
 # next mail is seen within seconds of the server's return (a login costs the server little).
 MAX_BACKOFF = 5.0
+RECONNECT = Backoff(1.0, cap=MAX_BACKOFF, jitter=0.2)  # 1 s doubling to 5 s, each 0–20 % longer
 RESCAN_MARGIN = timedelta(hours=1)  # INTERNALDATE vs our clock: look a little before the last stored mail
 RESCAN_BATCH = 100
 
@@ -117,7 +118,7 @@ class Watcher:
 
     async def run(self) -> None:
         """Connect, catch up and IDLE forever; reconnect with backoff on any failure."""
-        backoff = 1.0
+        waits = RECONNECT.waits()
         while True:
             started = time.monotonic()
             lock = None
@@ -151,9 +152,8 @@ class Watcher:
             if imap_fault:
                 await self._report(False)
             if time.monotonic() - started > 2 * MAX_BACKOFF:
-                backoff = 1.0
-            delay = backoff * (1 + random.random() * 0.2)
-            backoff = min(MAX_BACKOFF, backoff * 2)
+                waits.reset()  # the session lasted: this is a new outage, not the same one
+            delay = waits.next()
             self.log.info("imap.reconnect_wait", seconds=round(delay, 2))
             await asyncio.sleep(delay)
 

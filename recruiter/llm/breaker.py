@@ -10,6 +10,7 @@ A misconfigured tier (a rotated key, a renamed model, a refused parameter: every
 same answer) is probed at the same pace as a starved one, so the fix is noticed; ``misconfigured``
 stays set until a call succeeds.
 
+The probe delay is a :class:`~recruiter.backoff.Backoff` on the failed probes in a row.
 Time comes from an injectable ``clock`` (``time.monotonic`` by default) so tests can move it.
 The breaker only keeps state; the caller decides what a failure is (transient errors and
 schema-invalid answers count; a refusal that is the request's own fault does not; a refusal of
@@ -25,6 +26,8 @@ from typing import Any, Literal
 
 import structlog
 
+from recruiter.backoff import Backoff
+
 log = structlog.get_logger()
 
 BreakerState = Literal["closed", "open", "half_open"]
@@ -35,7 +38,7 @@ class _Undo:
     """What ``record_success`` changed, so ``record_invalid`` can take that success back."""
 
     consecutive_failures: int
-    delay: float
+    failed_probes: int
     opened_at: float | None
     probing: bool
 
@@ -60,11 +63,12 @@ class CircuitBreaker:
         self.failure_threshold = failure_threshold
         self.probe_after = probe_after
         self.max_probe_after = max_probe_after
+        self._probe_backoff = Backoff(probe_after, cap=max_probe_after)
         self._clock = clock
         self.consecutive_failures = 0
         self.last_error: str | None = None
         self.opened_at: float | None = None  # clock time of the last opening; None while closed
-        self.delay = probe_after  # wait before the next probe, once open
+        self.failed_probes = 0  # probes that failed since the breaker opened; each one doubles the delay
         self.misconfigured = False  # open because the tier refuses us (configuration), until a success
         self._probing = False
         self._undo: _Undo | None = None
@@ -77,6 +81,11 @@ class CircuitBreaker:
         if self.opened_at is None:
             return "closed"
         return "half_open" if self._probing or self._probe_due() else "open"
+
+    @property
+    def delay(self) -> float:
+        """Seconds from the last opening to the next probe (``probe_after`` until a probe failed)."""
+        return self._probe_backoff.delay(self.failed_probes + 1)
 
     @property
     def probing(self) -> bool:
@@ -121,13 +130,13 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         """The tier answered: close (if open) and reset the failure count and the probe delay."""
-        self._undo = _Undo(self.consecutive_failures, self.delay, self.opened_at, self._probing)
+        self._undo = _Undo(self.consecutive_failures, self.failed_probes, self.opened_at, self._probing)
         if self.opened_at is not None:
             log.info("llm.breaker_closed", tier=self.name, probe_delay=self.delay, misconfigured=self.misconfigured)
         self.consecutive_failures = 0
         self.misconfigured = False
         self.opened_at = None
-        self.delay = self.probe_after
+        self.failed_probes = 0
         self._probing = False
 
     def record_failure(self, error: str) -> None:
@@ -136,9 +145,9 @@ class CircuitBreaker:
         self.last_error = error
         self.consecutive_failures += 1
         if self._probing:
-            self._open(min(self.delay * 2, self.max_probe_after))
+            self._open(failed_probes=self.failed_probes + 1)
         elif self.opened_at is None and self.consecutive_failures >= self.failure_threshold:
-            self._open(self.probe_after)
+            self._open(failed_probes=0)
 
     def record_misconfigured(self, error: str) -> bool:
         """The tier refused a request for a reason of configuration: open now (a failed probe doubles
@@ -149,9 +158,9 @@ class CircuitBreaker:
         started = not self.misconfigured
         self.misconfigured = True
         if self._probing:
-            self._open(min(self.delay * 2, self.max_probe_after))
+            self._open(failed_probes=self.failed_probes + 1)
         elif self.opened_at is None:
-            self._open(self.probe_after)
+            self._open(failed_probes=0)
         return started
 
     def record_invalid(self, error: str) -> None:
@@ -163,7 +172,7 @@ class CircuitBreaker:
         undo, self._undo = self._undo, None
         if undo is not None:
             self.consecutive_failures = undo.consecutive_failures
-            self.delay = undo.delay
+            self.failed_probes = undo.failed_probes
             self.opened_at = undo.opened_at
             self._probing = undo.probing
         self.record_failure(error)
@@ -172,12 +181,12 @@ class CircuitBreaker:
         """The probe ended without a verdict (a 4xx, a cancelled call): the next caller may probe."""
         self._probing = False
 
-    def _open(self, delay: float) -> None:
+    def _open(self, *, failed_probes: int) -> None:
         self.opened_at = self._clock()
-        self.delay = delay
+        self.failed_probes = failed_probes
         self._probing = False
         log.warning("llm.breaker_open", tier=self.name, failures=self.consecutive_failures,
-                    probe_in_seconds=delay, misconfigured=self.misconfigured, error=self.last_error)
+                    probe_in_seconds=self.delay, misconfigured=self.misconfigured, error=self.last_error)
 
 
 __all__ = ["BreakerState", "CircuitBreaker"]

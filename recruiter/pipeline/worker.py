@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy.orm.attributes import set_committed_value
 
 from recruiter.alerts.incidents import LLM
+from recruiter.backoff import Backoff, Rand
 from recruiter.budget import Budget
 from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.mail.invite import read_mail, remember
@@ -29,11 +30,16 @@ from recruiter.store.repo import LeaseLost
 log = structlog.get_logger()
 
 
-def retry_delay(attempt: int, *, base: float, maximum: float, retry_after: float | None = None) -> float:
-    """min(maximum, base × 2^(attempt−1)) plus 0–20 % jitter, never less than the server's Retry-After."""
-    delay = min(maximum, base * (2 ** max(0, attempt - 1)))
-    delay *= 1 + random.random() * 0.2
-    return float(max(delay, retry_after or 0.0))
+# The claim loop's wait while the store is down: 0.5 s doubling to 30 s (failures counted in process).
+CLAIM_BACKOFF = Backoff(0.5, cap=30.0)
+
+
+def retry_delay(attempt: int, *, base: float, maximum: float, retry_after: float | None = None,
+                rand: Rand = random.random) -> float:
+    """The persisted schedule's wait before a message's next attempt: min(maximum, base × 2^(attempt−1))
+    plus 0–20 % jitter, never less than the server's Retry-After."""
+    delay = Backoff(base, cap=maximum, jitter=0.2).delay(attempt, rand=rand)
+    return max(delay, retry_after or 0.0)
 
 
 class Worker:
@@ -81,7 +87,7 @@ class Worker:
         Up to ``concurrency`` messages run at once, and a slot that frees up is filled at once: a batch
         of quick messages (prefilter skips) does not wait for the slowest one (an LLM call) of its batch.
         """
-        outage = 0.0
+        outage = CLAIM_BACKOFF.waits()
         running: set[asyncio.Task[None]] = set()
         reaper = asyncio.create_task(self._reap_every(min(self.poll_seconds, self.lease_seconds / 4), stop),
                                      name="lease-reaper")
@@ -93,19 +99,19 @@ class Worker:
                 if free > 0:
                     try:
                         rows = await self._claim(free, reap=False)  # the reaper task looks for expired leases
-                        outage = 0.0
+                        outage.reset()
                         if rows:  # the leases were written: the store takes writes
                             await self._store_ok()
                     except Exception as exc:
                         # The store is unreachable, locked or read-only (or the claim met something else):
                         # keep the service up, tell the owner after a while, and look again soon.
-                        outage = min(30.0, max(0.5, outage * 2))
+                        wait = outage.next()
                         if isinstance(exc, TransientError):
-                            log.error("worker.store_unavailable", error=str(exc), retry_in=outage)
+                            log.error("worker.store_unavailable", error=str(exc), retry_in=wait)
                         else:
-                            log.exception("worker.claim_failed", retry_in=outage)
+                            log.exception("worker.claim_failed", retry_in=wait)
                         await self._store_failed(exc)
-                        await asyncio.wait([asyncio.ensure_future(stop.wait()), *running], timeout=outage,
+                        await asyncio.wait([asyncio.ensure_future(stop.wait()), *running], timeout=wait,
                                            return_when=asyncio.FIRST_COMPLETED)
                         running = {t for t in running if not t.done()}
                         continue

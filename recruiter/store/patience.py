@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from recruiter.backoff import Backoff
 from recruiter.errors import TransientError
+
+PATIENCE = Backoff(0.5, cap=10.0)
 
 
 async def patiently(write: Callable[[], Awaitable[Any]], log: Any, *, tries: int = 8) -> None:
@@ -15,7 +18,6 @@ async def patiently(write: Callable[[], Awaitable[Any]], log: Any, *, tries: int
     The write is shielded: a cancellation (shutdown) does not cut it off halfway; it finishes in the
     background while the caller stops. Still failing after ``tries``: the TransientError is raised.
     """
-    delay = 0.5
     for attempt in range(1, tries + 1):
         try:
             await asyncio.shield(write())
@@ -23,6 +25,6 @@ async def patiently(write: Callable[[], Awaitable[Any]], log: Any, *, tries: int
         except TransientError as exc:
             if attempt == tries:
                 raise
+            delay = PATIENCE.delay(attempt)
             log.error("store.write_retry", attempt=attempt, error=str(exc), retry_in=delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
