@@ -34,14 +34,14 @@ from typing import Any, TypeVar
 
 import structlog
 
-from recruiter.errors import PermanentError, RecruiterError, TransientError
+from recruiter.errors import AmbiguousDraft, MaybeSent, PermanentError, RecruiterError, TransientError
 from recruiter.llm.schema import TriageResult
 from recruiter.llm.template import template_decline
 from recruiter.mail.compose import KEY_HEADER, build_reply
-from recruiter.mail.mailops import AmbiguousDraft, ImapMailbox
+from recruiter.mail.mailops import ImapMailbox
 from recruiter.mail.outgoing import Outgoing, prepare
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.mail.smtp import MaybeSent, SmtpSender
+from recruiter.mail.smtp import SmtpSender
 from recruiter.notify.telegram import Notifier
 from recruiter.pipeline.budget import Budget
 from recruiter.store.models import DONE, Message

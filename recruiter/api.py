@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from recruiter.errors import RecruiterError, TransientError
+from recruiter.errors import ApiError, RecruiterError, TransientError
 from recruiter.health import Incidents
 from recruiter.llm.client import LLM
 from recruiter.mail.watcher import Watcher
@@ -36,16 +36,6 @@ from recruiter.views import message_detail, message_json
 
 log = structlog.get_logger()
 MAX_PAGE = 500
-
-
-class ApiError(Exception):
-    """An HTTP error with a JSON body ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
 
 
 def _iso(unix: float | None) -> str | None:

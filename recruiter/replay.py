@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from recruiter.errors import OverBudget, RecruiterError, TransientError
+from recruiter.errors import OverBudget, ReplayError, TransientError
 from recruiter.mail import imap
 from recruiter.mail.parse import ParsedMail, parse_headers
 from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
@@ -50,10 +50,6 @@ log = structlog.get_logger()
 FETCH_BATCH = 100
 PROGRESS_SECONDS = 0.5
 DIGEST_EVERY_SECONDS = 2.0
-
-
-class ReplayError(RecruiterError):
-    """The replay's options are wrong (unknown mailbox, malformed date): nothing was done."""
 
 
 @dataclass(frozen=True)

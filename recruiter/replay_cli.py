@@ -45,7 +45,8 @@ def replay(
     no card each: digest messages of --digest-size mails, each line with its own signed links. Ctrl-C
     stops cleanly; running again continues where it stopped and repeats no side effect.
     """
-    from recruiter.replay import ReplayError, ReplayOptions, check_options, parse_since
+    from recruiter.errors import ReplayError
+    from recruiter.replay import ReplayOptions, check_options, parse_since
 
     settings = _settings()
     try:

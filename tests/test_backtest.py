@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.backtest import Backtest, Label, LabelError, Labels, load_labels, same_name
+from recruiter.backtest import Backtest, Label, Labels, load_labels, same_name
+from recruiter.errors import LabelError
 from recruiter.llm.client import LLM
 from recruiter.llm.triage import Triager
 from tests.mailfactory import make_mail

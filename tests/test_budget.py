@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from recruiter.errors import DependencyUnavailable, OverBudget, UnparseableMail
+from recruiter.errors import DependencyUnavailable, HelperFailed, OverBudget, UnparseableMail
 from recruiter.mail.invite import invitations, read_mail, remember
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.pipeline.budget import Budget, HelperFailed, descendants
+from recruiter.pipeline.budget import Budget, descendants
 from recruiter.pipeline.ingest import describe
 from recruiter.service import build_runtime
 from recruiter.settings import settings_from

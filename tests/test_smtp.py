@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from recruiter.errors import ConfigError, DependencyUnavailable, PermanentError
+from recruiter.errors import ConfigError, DependencyUnavailable, MaybeSent, PermanentError
 from recruiter.mail.outgoing import prepare
-from recruiter.mail.smtp import MaybeSent, SmtpSender, SmtpSettings
+from recruiter.mail.smtp import SmtpSender, SmtpSettings
 from recruiter.notify.telegram import Button, TelegramNotifier
 from recruiter.settings import settings_from
 from tests.servers.fake_telegram import FakeTelegram

@@ -18,7 +18,7 @@ from typing import Any
 import aioimaplib
 import structlog
 
-from recruiter.errors import RecruiterError, TransientError
+from recruiter.errors import ConnectionLost, RecruiterError, TransientError
 from recruiter.mail import imap
 from recruiter.mail.parse import parse_headers
 from recruiter.pipeline.budget import Budget
@@ -37,10 +37,6 @@ FETCH_BYTES = 8 * 1024 * 1024  # a batch holds at most this much raw mail (or on
 MAX_BACKOFF = 5.0
 RESCAN_MARGIN = timedelta(hours=1)  # INTERNALDATE vs our clock: look a little before the last stored mail
 RESCAN_BATCH = 100
-
-
-class ConnectionLost(imap.ImapError):
-    """The server said BYE, closed the connection or went silent."""
 
 
 class Watcher:

@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 
 import structlog
 
-from recruiter.errors import DependencyUnavailable, OverBudget, PermanentError
+from recruiter.errors import DependencyUnavailable, HelperFailed, OverBudget
 from recruiter.log import configure_logging, process_config
 
 log = structlog.get_logger()
@@ -46,13 +46,6 @@ _REFIRE = 0.5  # CPU seconds to the second alarm, should a task swallow the firs
 _LARGE = 256 * 1024  # after a task with an input this large the helper returns its free heap pages
 _BUDGET_EXIT = 75  # a helper's exit code when a task swallowed its first alarm
 _PRELOAD = ["recruiter.pipeline.budget", "recruiter.mail.parse", "recruiter.mail.invite", "recruiter.llm.rules"]
-
-
-class HelperFailed(PermanentError):
-    """The helper process died reading this input, or its exception could not be sent back."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="unparseable")
 
 
 class _CpuExceeded(BaseException):

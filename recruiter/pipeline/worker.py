@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm.attributes import set_committed_value
 
-from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
+from recruiter.errors import LeaseLost, PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.health import LLM
 from recruiter.llm.schema import TriageResult
 from recruiter.mail.invite import read_mail, remember
@@ -24,7 +24,6 @@ from recruiter.metrics import Metrics
 from recruiter.pipeline.budget import Budget
 from recruiter.pipeline.stages import STAGES, Deps, Job
 from recruiter.store.models import FINISHED, Message, utcnow
-from recruiter.store.repo import LeaseLost
 
 log = structlog.get_logger()
 
