@@ -33,10 +33,10 @@ Every error this package raises on purpose is defined here (private control-flow
     ├── LabelError (ValueError)    the backtest's labels file is unreadable or malformed
     └── SourceError (ValueError)   a mail file/directory given on the command line cannot be read
 
-The three "maybe" outcomes have one rule: code that retries catches :class:`TransientError`; code that
-may repeat a side effect must catch :class:`MaybeDone` itself, and a :class:`MaybeDone` it does not
-catch reaches only catch-alls (``except RecruiterError`` / ``except Exception``), never a retry path
-written for transient failures.
+"Maybe it happened" has one rule: code that retries catches :class:`TransientError`, which a
+:class:`MaybeDone` never is; the code that made the request settles it (the notify stage records the card
+as uncertain, a one-tap send as "may have been sent"), and one that escapes a pipeline stage is
+dead-lettered by the worker (reason ``maybe_done``), never retried.
 """
 from __future__ import annotations
 

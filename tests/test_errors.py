@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -18,6 +20,10 @@ from recruiter.errors import (
     RecruiterError,
     TransientError,
 )
+from recruiter.pipeline.stages import STAGES, Deps, Job
+from recruiter.pipeline.worker import Worker
+from recruiter.store.models import Message
+from tests.mailfactory import make_mail
 
 
 @pytest.mark.parametrize("maybe", [MaybeDone, MaybeSent])
@@ -81,3 +87,40 @@ def test_every_class_in_errors_is_drawn_in_its_docstring() -> None:
     drawn = {name for name, value in vars(errors).items()
              if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == errors.__name__}
     assert {name for name in drawn if f" {name}" not in doc} == set()
+
+
+class _Store:
+    """The calls the worker makes around one failed stage; records how the failure is written."""
+
+    def __init__(self) -> None:
+        self.failures: list[dict[str, Any]] = []
+
+    async def fail(self, message_id: int, owner: str, **record: Any) -> None:
+        self.failures.append({"message_id": message_id, **record})
+
+    async def renew_lease(self, message_id: int, owner: str, seconds: float) -> None:
+        return None
+
+
+@pytest.mark.parametrize("uncertain", [MaybeSent("the data went out, no answer came", dependency="smtp"),
+                                       MaybeDone("the request was sent; no answer came", dependency="telegram")])
+async def test_a_maybe_done_out_of_a_stage_is_dead_lettered_never_retried(
+    monkeypatch: pytest.MonkeyPatch, uncertain: MaybeDone
+) -> None:
+    """A stage that lets "it may have happened" out (instead of settling it as notify does): the worker
+    does not schedule the stage again, whatever its except clauses' order; the owner decides."""
+    calls: list[str] = []
+
+    async def stage(_deps: Deps, job: Job) -> str:
+        calls.append(job.key)
+        raise uncertain
+
+    monkeypatch.setitem(STAGES, "notify", stage)
+    store = _Store()
+    worker = Worker(cast(Deps, SimpleNamespace(store=store, incidents=None)), lease_seconds=60)
+    row = Message(id=7, key="me:1:1", mailbox="me", stage="notify", attempts=0, raw=make_mail(), draft_text=None,
+                  triage=None, triage_tier=None)
+    await worker._process(row)
+    assert calls == ["me:1:1"]
+    [failure] = store.failures
+    assert (failure["retry_at"], failure["reason"], failure["exc"]) == (None, "maybe_done", uncertain)
