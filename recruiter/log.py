@@ -97,8 +97,11 @@ def configure_logging(
         structlog.processors.format_exc_info,
         redactor,
     ]
+    # Plain tracebacks on a terminal too, whether rich is importable or not: rich's show local variables,
+    # and so the secrets in them.
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.processors.JSONRenderer() if json_lines
+        else structlog.dev.ConsoleRenderer(colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*processors, renderer],

@@ -45,7 +45,9 @@ DEFAULT_CPU_SECONDS = 10.0
 _REFIRE = 0.5  # CPU seconds to the second alarm, should a task swallow the first: then the helper exits
 _LARGE = 256 * 1024  # after a task with an input this large the helper returns its free heap pages
 _BUDGET_EXIT = 75  # a helper's exit code when a task swallowed its first alarm
-_PRELOAD = ["recruiter.pipeline.budget", "recruiter.mail.parse", "recruiter.mail.invite", "recruiter.llm.rules"]
+# helper_start first: it keeps the console libraries out of the fork server, before structlog is imported.
+_PRELOAD = ["recruiter.pipeline.helper_start", "recruiter.pipeline.budget", "recruiter.mail.parse",
+            "recruiter.mail.invite", "recruiter.llm.rules"]
 
 
 class _CpuExceeded(BaseException):
