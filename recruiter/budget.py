@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 
 import structlog
 
-from recruiter.errors import DependencyUnavailable, OverBudget, PermanentError
+from recruiter.errors import DependencyUnavailable, HelperFailed, OverBudget
 from recruiter.log import configure_logging, process_config
 
 log = structlog.get_logger()
@@ -45,14 +45,9 @@ DEFAULT_CPU_SECONDS = 10.0
 _REFIRE = 0.5  # CPU seconds to the second alarm, should a task swallow the first: then the helper exits
 _LARGE = 256 * 1024  # after a task with an input this large the helper returns its free heap pages
 _BUDGET_EXIT = 75  # a helper's exit code when a task swallowed its first alarm
-_PRELOAD = ["recruiter.budget", "recruiter.mail.parse", "recruiter.mail.invite", "recruiter.triage.rules"]
-
-
-class HelperFailed(PermanentError):
-    """The helper process died reading this input, or its exception could not be sent back."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="unparseable")
+# helper_start first: it keeps the console libraries out of the fork server, before structlog is imported.
+_PRELOAD = ["recruiter.helper_start", "recruiter.budget", "recruiter.mail.parse", "recruiter.mail.invite",
+            "recruiter.triage.rules"]
 
 
 class _CpuExceeded(BaseException):

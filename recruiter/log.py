@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
 
 REDACTED = "***"
+MAX_DEPTH = 16  # nesting kept in a log field; anything deeper is cut (a JSON line, not a data dump)
+CYCLE = "<cycle>"
+TOO_DEEP = "<too deep>"
 
 
 class Redactor:
@@ -29,11 +32,34 @@ class Redactor:
         if not self.secrets:
             return event
         for key, value in list(event.items()):
-            if isinstance(value, str):
-                event[key] = self.scrub(value)
-            elif value is not None and not isinstance(value, int | float | bool):
-                event[key] = self.scrub(str(value))
+            event[key] = self.clean(value)
         return event
+
+    def clean(self, value: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> Any:
+        """``value`` with every secret scrubbed and its structure kept: strings scrubbed, numbers, bools
+        and None as they are, lists/tuples as lists and mappings as dicts (keys scrubbed too), scrubbed
+        recursively; ``str()`` only for what JSON cannot render. A structure that contains itself is cut
+        at the repetition (CYCLE), one nested deeper than MAX_DEPTH at that depth (TOO_DEEP)."""
+        if isinstance(value, str):
+            return self.scrub(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, list | tuple | Mapping):
+            if id(value) in seen:
+                return CYCLE
+            if depth >= MAX_DEPTH:
+                return TOO_DEEP
+            inner = seen | {id(value)}
+            if isinstance(value, Mapping):
+                return {self._key(k): self.clean(v, depth + 1, inner) for k, v in value.items()}
+            return [self.clean(item, depth + 1, inner) for item in value]
+        return self.scrub(str(value))
+
+    def _key(self, key: Any) -> Any:
+        """A mapping key as JSON can write it (str, int, float, bool, None), scrubbed."""
+        if key is None or isinstance(key, bool | int | float):
+            return key
+        return self.scrub(key if isinstance(key, str) else str(key))
 
 
 _process_redactor = Redactor(())
@@ -71,8 +97,11 @@ def configure_logging(
         structlog.processors.format_exc_info,
         redactor,
     ]
+    # Plain tracebacks on a terminal too, whether rich is importable or not: rich's show local variables,
+    # and so the secrets in them.
     renderer: Any = (
-        structlog.processors.JSONRenderer() if json_lines else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        structlog.processors.JSONRenderer() if json_lines
+        else structlog.dev.ConsoleRenderer(colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[*processors, renderer],

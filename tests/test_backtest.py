@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from recruiter.errors import LabelError
 from recruiter.llm.client import LLM
-from recruiter.triage.backtest import Backtest, Label, LabelError, Labels, load_labels, same_name
+from recruiter.triage.backtest import Backtest, Label, Labels, load_labels, same_name
 from recruiter.triage.llm import Triager
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser

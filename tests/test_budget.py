@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from recruiter.app import build_runtime
-from recruiter.budget import Budget, HelperFailed, descendants
-from recruiter.errors import DependencyUnavailable, OverBudget, UnparseableMail
+from recruiter.budget import Budget, descendants
+from recruiter.errors import DependencyUnavailable, HelperFailed, OverBudget, UnparseableMail
 from recruiter.ingest.describe import describe
 from recruiter.mail.invite import invitations, read_mail, remember
 from recruiter.mail.parse import ParsedMail, parse_message

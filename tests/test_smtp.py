@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from recruiter.errors import ConfigError, DependencyUnavailable, PermanentError
-from recruiter.mail.smtp import MaybeSent, SmtpSender, SmtpSettings
+from recruiter.errors import ConfigError, DependencyUnavailable, MaybeSent, PermanentError
+from recruiter.mail.smtp import SmtpSender, SmtpSettings
 from recruiter.notify.telegram import Button, TelegramNotifier
 from recruiter.reply.outgoing import prepare
 from recruiter.settings import settings_from

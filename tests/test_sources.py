@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.ingest.files import SourceError, iter_paths
+from recruiter.errors import SourceError
+from recruiter.ingest.files import iter_paths
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 

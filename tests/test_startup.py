@@ -30,6 +30,8 @@ RUN_PATH = """
 import asyncio, json, sys
 url, names = sys.argv[1], set(sys.argv[2:])
 sys.argv = ["recruiter", "run"]
+from recruiter.__main__ import start
+start(sys.argv)
 import recruiter.cli.main, recruiter.app, recruiter.ingest.replay
 from recruiter.store.migrate import prepare_database
 asyncio.run(prepare_database(url))
@@ -102,6 +104,55 @@ def test_database_at_head_starts_without_alembic(tmp_path: Path) -> None:
 
     assert _run_path_modules(url) == []
     assert asyncio.run(_versions(url)) == {head_revision()}
+
+
+LOADED = "sorted({m.split('.')[0] for m in __import__('sys').modules} & {'rich', 'pygments', 'click'})"
+
+
+def test_the_budget_helpers_run_without_the_console_libraries() -> None:
+    from recruiter.budget import Budget
+
+    async def loaded() -> list[str]:
+        budget = Budget(5.0, helpers=1)
+        try:
+            result: list[str] = await budget.run(eval, LOADED)
+            return result
+        finally:
+            await budget.aclose()
+
+    assert asyncio.run(loaded()) == []
+
+
+def test_importing_the_package_changes_no_import() -> None:
+    """No import-time tricks: `import recruiter` leaves structlog and httpx to import what they import."""
+    code = ("import sys, recruiter, recruiter.log, httpx; "
+            "print(sys.modules.get('rich') is not None, sys.modules.get('httpx._main') is not None)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            check=True)
+    assert result.stdout.split() == ["True", "True"]  # rich is installed (typer needs it), so both load it
+
+
+def test_console_tracebacks_are_plain_even_with_rich_installed() -> None:
+    """rich's tracebacks show local variables, secrets among them: the console renderer never uses them."""
+    code = """
+import io, sys, structlog
+from recruiter.log import configure_logging
+out = io.StringIO()
+configure_logging(fmt="console", secrets=(), stream=out)
+def fail(password="hunter2-local"):
+    raise ValueError("boom")
+try:
+    fail()
+except ValueError:
+    structlog.get_logger().exception("failed")
+print("rich" in sys.modules)
+print(out.getvalue())
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
+                            check=True)
+    assert result.stdout.startswith("True")
+    assert "Traceback (most recent call last)" in result.stdout and "ValueError: boom" in result.stdout
+    assert "hunter2-local" not in result.stdout and "╭" not in result.stdout
 
 
 def test_database_behind_head_is_still_migrated_on_start(tmp_path: Path) -> None:

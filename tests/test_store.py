@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 from alembic import command
 
+from recruiter.errors import LeaseLost
 from recruiter.store.migrate import alembic_config, downgrade, upgrade_head
 from recruiter.store.models import DEAD, DONE, RETRY_WAIT, utcnow
-from recruiter.store.repo import LeaseLost, NewMessage, Store
+from recruiter.store.repo import NewMessage, Store
 
 
 @pytest.fixture

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import subprocess
+import sys
 from urllib.parse import quote
 
 import pytest
@@ -116,6 +119,35 @@ async def test_no_answer_after_the_request_was_written_is_maybe_done(fake_telegr
     assert not isinstance(late.value, TransientError) and late.value.dependency == "telegram"
     assert "no answer came" in str(dropped.value)
     assert [m["text"] for m in fake_telegram.messages()] == ["delivered, answered late", "delivered, never answered"]
+
+
+@pytest.mark.parametrize("opt_in", [None, "true"])
+async def test_a_429_reads_the_same_with_or_without_ptb_timedelta(
+    fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch, opt_in: str | None
+) -> None:
+    """python-telegram-bot's retry_after is seconds or a timedelta depending on PTB_TIMEDELTA; the service
+    neither needs nor sets the variable: the wait and the text are ours either way."""
+    if opt_in is None:
+        monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
+    else:
+        monkeypatch.setenv("PTB_TIMEDELTA", opt_in)
+    notifier = _notifier(fake_telegram)
+    try:
+        fake_telegram.script(FakeTelegram.Status(429, "Too Many Requests: retry after 7", retry_after=7))
+        with pytest.raises(TransientError) as info:
+            await notifier.send_text("slow down")
+    finally:
+        await notifier.aclose()
+    assert (info.value.status, info.value.retry_after, info.value.dependency) == (429, 7.0, "telegram")
+    assert str(info.value) == "Telegram sendMessage failed: RetryAfter: Flood control exceeded. Retry in 7 seconds"
+
+
+def test_importing_the_notifier_leaves_the_environment_alone() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PTB_TIMEDELTA"}
+    code = "import os, recruiter.notify.telegram; print(os.environ.get('PTB_TIMEDELTA'))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert result.stdout.strip() == "None"
 
 
 async def test_refused_connection_is_dependency_unavailable() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import aioimaplib
 import pytest
 
+from recruiter.errors import ImapError
 from recruiter.ingest.watcher import Watcher
 from recruiter.mail import imap
 from recruiter.settings import MailboxSettings
@@ -271,7 +272,7 @@ async def test_the_watcher_hears_mail_over_tls(dovecot_tls: Dovecot, store: Stor
 
 
 async def test_a_server_that_cannot_be_verified_is_a_clear_error(dovecot_tls: Dovecot) -> None:
-    with pytest.raises(imap.ImapError) as caught:  # self-signed, and no CA file trusts it
+    with pytest.raises(ImapError) as caught:  # self-signed, and no CA file trusts it
         await imap.connect(tls_mailbox(dovecot_tls, trusted=False), timeout=5)
     assert "IMAP me: cannot connect" in str(caught.value) and "SSLCertVerificationError" in str(caught.value)
     assert TLS_PASSWORD not in str(caught.value)

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from recruiter.errors import ConfigError, RecruiterError
+from recruiter.errors import ConfigError, LabelError, RecruiterError
 from recruiter.log import configure_logging
 from recruiter.settings import MailboxSettings, Settings, load_settings
 
@@ -53,7 +53,7 @@ def command(
         if not path.exists():
             typer.echo(f"error: {path}: no such file or directory", err=True)
             raise typer.Exit(2)
-    from recruiter.triage.backtest import LabelError, Labels, load_labels
+    from recruiter.triage.backtest import Labels, load_labels
 
     try:
         settings = load_settings()

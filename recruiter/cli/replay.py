@@ -46,7 +46,8 @@ def replay(
     no card each: digest messages of --digest-size mails, each line with its own signed links. Ctrl-C
     stops cleanly; running again continues where it stopped and repeats no side effect.
     """
-    from recruiter.ingest.replay import ReplayError, ReplayOptions, check_options, parse_since
+    from recruiter.errors import ReplayError
+    from recruiter.ingest.replay import ReplayOptions, check_options, parse_since
 
     settings = _settings()
     try:

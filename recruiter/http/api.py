@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from recruiter.alerts.incidents import Incidents
-from recruiter.errors import RecruiterError, TransientError
+from recruiter.errors import ApiError, RecruiterError, TransientError
 from recruiter.http.probes import readiness
 from recruiter.http.views import message_detail, message_json
 from recruiter.ingest.watcher import Watcher
@@ -37,16 +37,6 @@ from recruiter.store.repo import Store
 
 log = structlog.get_logger()
 MAX_PAGE = 500
-
-
-class ApiError(Exception):
-    """An HTTP error with a JSON body ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
 
 
 def _iso(unix: float | None) -> str | None:

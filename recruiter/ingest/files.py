@@ -10,20 +10,11 @@ import mailbox
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from recruiter.errors import RecruiterError
+from recruiter.errors import SourceError
 
 _MAILDIR_SUBDIRS = ("new", "cur")  # tmp/ holds half-delivered mail by definition: never read it
 _MBOX_SUFFIXES = (".mbox", ".mbx")
 _EML_SUFFIXES = (".eml",)
-
-
-class SourceError(RecruiterError, ValueError):
-    """A path given as a mail source does not exist or cannot be read. ``path`` names it."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 def iter_paths(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
-from recruiter.errors import OverBudget, RecruiterError, TransientError
+from recruiter.errors import OverBudget, ReplayError, TransientError
 from recruiter.ingest.describe import described, quarantined, store_new
 from recruiter.mail import imap
 from recruiter.mail.parse import ParsedMail, parse_headers
@@ -68,10 +68,6 @@ class Runtime(Protocol):
     def worker(self) -> Worker: ...
     @property
     def cpu_budget(self) -> Budget: ...
-
-
-class ReplayError(RecruiterError):
-    """The replay's options are wrong (unknown mailbox, malformed date): nothing was done."""
 
 
 @dataclass(frozen=True)

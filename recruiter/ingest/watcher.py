@@ -19,7 +19,7 @@ import structlog
 
 from recruiter.backoff import Backoff
 from recruiter.budget import Budget
-from recruiter.errors import RecruiterError, TransientError
+from recruiter.errors import ConnectionLost, RecruiterError, TransientError
 from recruiter.ingest.describe import describe_within, store_new
 from recruiter.mail import imap
 from recruiter.mail.parse import parse_headers
@@ -38,10 +38,6 @@ MAX_BACKOFF = 5.0
 RECONNECT = Backoff(1.0, cap=MAX_BACKOFF, jitter=0.2)  # 1 s doubling to 5 s, each 0–20 % longer
 RESCAN_MARGIN = timedelta(hours=1)  # INTERNALDATE vs our clock: look a little before the last stored mail
 RESCAN_BATCH = 100
-
-
-class ConnectionLost(imap.ImapError):
-    """The server said BYE, closed the connection or went silent."""
 
 
 class Watcher:

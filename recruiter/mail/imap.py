@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import aioimaplib
 
-from recruiter.errors import DependencyUnavailable, Misconfigured
+from recruiter.errors import Dropped, ImapError, Misconfigured
 from recruiter.mail.tls import tls_context
 from recruiter.settings import MailboxSettings
 
@@ -42,15 +42,6 @@ class Selected:
     uidvalidity: int
     uidnext: int | None
     exists: int
-
-
-class ImapError(DependencyUnavailable):
-    """An IMAP command failed or the server is unreachable."""
-
-
-class Dropped(ImapError):
-    """A command got no answer: the connection was lost under it, or it timed out. The command may or may
-    not have been carried out; the connection is useless now."""
 
 
 def unavailable(mailbox: str, what: str) -> ImapError:

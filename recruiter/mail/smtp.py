@@ -22,7 +22,7 @@ from typing import Literal
 import aiosmtplib
 import structlog
 
-from recruiter.errors import DependencyUnavailable, MaybeDone, PermanentError
+from recruiter.errors import DependencyUnavailable, MaybeSent, PermanentError
 from recruiter.mail.tls import tls_context
 
 log = structlog.get_logger()
@@ -42,10 +42,6 @@ class SmtpSettings:
     from_name: str = ""
     ca_file: Path | None = None
     timeout: float = 30.0
-
-
-class MaybeSent(MaybeDone):
-    """The message data reached the server but its answer did not reach us: it may have been sent."""
 
 
 class SmtpSender:

@@ -22,7 +22,6 @@ import contextvars
 import html
 import itertools
 import logging
-import os
 import re
 import warnings
 from collections.abc import Awaitable, Sequence
@@ -38,10 +37,6 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from recruiter.errors import DependencyUnavailable, MaybeDone, PermanentError, TransientError
-
-# python-telegram-bot 22 warns (PTBDeprecationWarning) whenever a RetryAfter is built — inside the
-# library, on every 429 — unless this opt-in to timedelta durations is set. Opt in, once, early.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 _T = TypeVar("_T")
 _LAST_STATUS: contextvars.ContextVar[int | None] = contextvars.ContextVar("telegram_status", default=None)
@@ -153,8 +148,10 @@ def _mentions(exc: BaseException, secret: str) -> bool:
 
 
 def _retry_after_seconds(exc: tg_error.RetryAfter) -> float:
+    """The wait a 429 asks for, in seconds. python-telegram-bot 22 answers ``retry_after`` as a timedelta
+    when the PTB_TIMEDELTA environment variable opts in, else as seconds with a PTBDeprecationWarning: this
+    reads either, so the service needs (and sets) no such variable."""
     with warnings.catch_warnings():
-        # python-telegram-bot 22 warns on reading retry_after unless PTB_TIMEDELTA is set.
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = exc.retry_after
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -162,11 +159,13 @@ def _retry_after_seconds(exc: tg_error.RetryAfter) -> float:
 
 def _translate(exc: tg_error.TelegramError, what: str, token: str) -> Exception:
     """Our error for a python-telegram-bot error, with the token scrubbed from the text."""
+    if isinstance(exc, tg_error.RetryAfter):
+        # Written here, not taken from the library: its text follows PTB_TIMEDELTA ("0:00:07" or "7 seconds").
+        seconds = _retry_after_seconds(exc)
+        return TransientError(f"Telegram {what} failed: RetryAfter: Flood control exceeded. Retry in {seconds:g} "
+                              "seconds", dependency="telegram", status=429, retry_after=seconds)
     detail = redact(f"{type(exc).__name__}: {exc.message}", {token})
     message = f"Telegram {what} failed: {detail}"
-    if isinstance(exc, tg_error.RetryAfter):
-        return TransientError(message, dependency="telegram", status=429,
-                              retry_after=_retry_after_seconds(exc))
     if isinstance(exc, tg_error.BadRequest):  # a NetworkError subclass: test it first
         return PermanentError(message, reason="telegram_4xx", status=_LAST_STATUS.get() or 400)
     if isinstance(exc, tg_error.NetworkError) and type(exc.__cause__).__name__ in _AFTER_WRITE:

@@ -18,14 +18,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from recruiter.alerts.incidents import LLM
 from recruiter.backoff import Backoff, Rand
 from recruiter.budget import Budget
-from recruiter.errors import PermanentError, Postponed, TransientError, UnparseableMail
+from recruiter.errors import LeaseLost, MaybeDone, PermanentError, Postponed, TransientError, UnparseableMail
 from recruiter.mail.invite import read_mail, remember
 from recruiter.mail.parse import DEFAULT_MAX_BYTES, ParsedMail, parse_message
 from recruiter.metrics import Metrics
 from recruiter.model import TriageResult
 from recruiter.pipeline.stages import STAGES, Deps, Job
 from recruiter.store.models import FINISHED, Message, utcnow
-from recruiter.store.repo import LeaseLost
 
 log = structlog.get_logger()
 
@@ -233,6 +232,12 @@ class Worker:
         except PermanentError as exc:
             bound.error("stage.dead", stage=stage, error=str(exc), reason=exc.reason)
             await self._fail(message_id, stage, exc, None, job, reason=exc.reason)
+        except MaybeDone as exc:
+            # A side effect that may have happened (written, no answer) and that its stage did not settle
+            # itself: never repeated by a retry. Dead-lettered, so the owner decides (not a TransientError,
+            # so the clause below could not catch it in any order; the catch-all after it would retry).
+            bound.error("stage.dead", stage=stage, error=str(exc), reason="maybe_done", dependency=exc.dependency)
+            await self._fail(message_id, stage, exc, None, job, reason="maybe_done")
         except TransientError as exc:
             if self._outage(exc):
                 # The dependency is down for everyone, not because of this mail: wait with the usual

@@ -35,13 +35,13 @@ from typing import Any, TypeVar
 import structlog
 
 from recruiter.budget import Budget
-from recruiter.errors import PermanentError, RecruiterError, TransientError
+from recruiter.errors import AmbiguousDraft, MaybeSent, PermanentError, RecruiterError, TransientError
 from recruiter.mail.parse import ParsedMail, parse_message
-from recruiter.mail.smtp import MaybeSent, SmtpSender
+from recruiter.mail.smtp import SmtpSender
 from recruiter.model import TriageResult
 from recruiter.notify.telegram import Notifier
 from recruiter.reply.compose import KEY_HEADER, build_reply
-from recruiter.reply.mailbox import AmbiguousDraft, ImapMailbox
+from recruiter.reply.mailbox import ImapMailbox
 from recruiter.reply.outgoing import Outgoing, prepare
 from recruiter.reply.template import template_decline
 from recruiter.store.models import DONE, Message

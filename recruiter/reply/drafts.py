@@ -18,6 +18,7 @@ from typing import Protocol, TypeVar
 import aioimaplib
 import structlog
 
+from recruiter.errors import Dropped, ImapError
 from recruiter.mail import imap
 from recruiter.reply.compose import KEY_HEADER, find_header_value
 from recruiter.reply.mailbox import DraftMatch, match_drafts
@@ -109,7 +110,7 @@ class ImapDrafts:
             try:
                 answer = await imap.until_lost(client.noop(), self._lost, self.probe_timeout, self.mb.name, "NOOP")
                 alive = answer.result == "OK"
-            except (imap.ImapError, aioimaplib.AioImapException, OSError):
+            except (ImapError, aioimaplib.AioImapException, OSError):
                 alive = False
             if not alive:
                 log.info("imap.kept_connection_dropped", mailbox=self.mb.name, reason="no answer to NOOP")
@@ -151,7 +152,7 @@ class ImapDrafts:
                     result = await imap.until_lost(op(client), self._lost, self.timeout, self.mb.name, what)
                     self._used = time.monotonic()
                     return result
-            except imap.Dropped as exc:
+            except Dropped as exc:
                 await self._drop(polite=False)
                 if attempt == 2:
                     raise

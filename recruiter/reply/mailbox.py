@@ -18,6 +18,7 @@ from typing import TypeVar
 import aioimaplib
 import structlog
 
+from recruiter.errors import AmbiguousDraft, Dropped, ImapError
 from recruiter.mail import imap
 from recruiter.reply.compose import KEY_HEADER, find_header_value
 from recruiter.settings import MailboxSettings
@@ -35,14 +36,6 @@ class Competitor:
     uid: int
     subject: str
     to: str
-
-
-class AmbiguousDraft(Exception):
-    """Several drafts without our key answer the mail (In-Reply-To): none is sent."""
-
-    def __init__(self, competing: list[Competitor]) -> None:
-        super().__init__(f"{len(competing)} drafts answer this mail and none carries {KEY_HEADER}")
-        self.competing = competing
 
 
 @dataclass(frozen=True)
@@ -130,8 +123,8 @@ class ImapMailbox:
         timed out: every operation here is safe to repeat (see the module's docstring)."""
         try:
             return await op()
-        except imap.ImapError as exc:
-            if not (isinstance(exc, imap.Dropped)
+        except ImapError as exc:
+            if not (isinstance(exc, Dropped)
                     or isinstance(exc.__cause__, imap.ConnectionGone | aioimaplib.CommandTimeout)):
                 raise
             log.warning("imap.retry_at_once", mailbox=self.mb.name, what=what, error=str(exc))
@@ -180,7 +173,7 @@ class ImapMailbox:
             folder, validity = await self._drafts(client)
             match = await match_drafts(client, self.mb.name, key, original_id)
             if match.by == "ambiguous":
-                raise AmbiguousDraft(match.competing)
+                raise AmbiguousDraft(match.competing, KEY_HEADER)
             for uid in reversed(match.uids):
                 raw = (await imap.fetch_raw(client, self.mb.name, [uid])).get(uid)
                 if raw:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import undefer
 
-from recruiter.errors import RecruiterError
+from recruiter.errors import LeaseLost
 from recruiter.log import scrub
 from recruiter.store.alerts import AlertStore
 from recruiter.store.faults import translated
@@ -41,10 +41,6 @@ from recruiter.store.models import (
 from recruiter.store.safe import safe_key, safe_text, safe_value
 
 DUE_STATES = (PENDING, RETRY_WAIT)
-
-
-class LeaseLost(RecruiterError):
-    """Another worker holds this message now; drop the work without writing."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path, PurePath
 from typing import Any
 
-from recruiter.errors import RecruiterError
+from recruiter.errors import LabelError, RecruiterError
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.model import TriageResult
 from recruiter.triage.llm import Triager
@@ -33,10 +33,6 @@ _TRUE = {"yes", "y", "true", "1", "recruiter"}
 _FALSE = {"no", "n", "false", "0", "other", ""}
 _LEGAL = re.compile(r"\b(?:gmbh|ag|se|inc|ltd|llc|plc|corp|co|sa|sas|sarl|bv|nv|srl|spa|sl|oy|ab|as|kg)\b")
 _GENDER = re.compile(r"\((?:[mwfdhx]\s*/\s*)+[mwfdhx]\)|\b[mwfdhx]/[mwfdhx](?:/[mwfdhx])?\b", re.IGNORECASE)
-
-
-class LabelError(RecruiterError, ValueError):
-    """The labels file cannot be read or has a malformed row; ``line`` names it."""
 
 
 @dataclass(frozen=True)
