@@ -106,7 +106,7 @@ def build_actions(settings: Settings, store: Store, notifier: Notifier | None, b
     if settings.smtp_host:
         smtp = SmtpSender(SmtpSettings(
             host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, user=settings.smtp_user,
-            password=settings.smtp_password, from_addr=settings.smtp_from_addr,
+            password=settings.smtp_password.get_secret_value(), from_addr=settings.smtp_from_addr,
             from_name=settings.smtp_from_name, ca_file=settings.smtp_ca_file, timeout=settings.smtp_timeout,
         ))
     profile = load_profile(settings.owner_profile)

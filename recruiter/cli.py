@@ -79,7 +79,7 @@ def migrate() -> None:
     from recruiter.store.migrate import upgrade_head
 
     settings = _settings()
-    _run(upgrade_head(settings.db_url))
+    _run(upgrade_head(settings.db_url.get_secret_value()))
     typer.echo("database is at the newest schema")
 
 
@@ -164,8 +164,8 @@ def _with_store(work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
     async def go() -> T:
         from recruiter.store.migrate import prepare_database
 
-        await prepare_database(settings.db_url)
-        store = Store.from_url(settings.db_url)
+        await prepare_database(settings.db_url.get_secret_value())
+        store = Store.from_url(settings.db_url.get_secret_value())
         try:
             return await work(store)
         finally:

@@ -33,7 +33,7 @@ def test_original_deployment_names_load_unchanged() -> None:
     assert (me.host, me.port, me.tls, me.folder, me.drafts) == ("mail.example.org", 993, "ssl", "INBOX", None)
     assert [t.tier for t in settings.llm_tiers] == ["llama-swap", "gpt-mini"]
     assert settings.llm_tiers[1].base_url == "https://relay.example.org"
-    assert settings.db_url.startswith("postgresql+asyncpg://")
+    assert settings.db_url.get_secret_value().startswith("postgresql+asyncpg://")
     assert "me@example.org" in settings.owner_addresses
 
 
@@ -46,7 +46,7 @@ def test_secrets_are_listed_for_redaction_and_hidden_from_repr() -> None:
 
 def test_no_configuration_gives_embedded_defaults() -> None:
     settings = settings_from({})
-    assert settings.db_url == DEFAULT_DB
+    assert settings.db_url.get_secret_value() == DEFAULT_DB
     assert settings.mailboxes == ()
     assert not settings.llm_configured
     assert settings.ics_dir == Path("events")
