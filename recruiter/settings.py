@@ -72,6 +72,17 @@ def _database_url(url: SecretUrl) -> SecretUrl:
     return url
 
 
+def _integer(value: Any) -> Any:
+    """What Python's int() reads (pydantic alone would also take "5.0")."""
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"must be an integer, got {value!r}") from None
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_integer)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 ExistingFile = Annotated[Path | None, BeforeValidator(_path), AfterValidator(_existing_file)]
 ImapTls = Literal["ssl", "none"]
@@ -84,7 +95,7 @@ class MailboxSettings:
 
     name: str
     host: str
-    port: Annotated[int, Field(ge=1)]
+    port: Annotated[Integer, Field(ge=1)]
     user: str
     password: SecretStr
     tls: Annotated[ImapTls, BeforeValidator(_lower)]
@@ -150,8 +161,8 @@ class Settings(BaseSettings):
 
     db_url: Annotated[SecretUrl, AfterValidator(_database_url)] = _var("DB_CONNECTION_STRING", SecretUrl(DEFAULT_DB))
     llm_timeout: float = _var("LLM_TIMEOUT_SECONDS", 120.0, ge=1)
-    llm_concurrency: int = _var("LLM_CONCURRENCY", 1, ge=1)
-    llm_breaker_threshold: int = _var("LLM_BREAKER_THRESHOLD", 3, ge=1)
+    llm_concurrency: Integer = _var("LLM_CONCURRENCY", 1, ge=1)
+    llm_breaker_threshold: Integer = _var("LLM_BREAKER_THRESHOLD", 3, ge=1)
     llm_breaker_probe_seconds: float = _var("LLM_BREAKER_PROBE_SECONDS", 60.0, ge=0.1)
     llm_breaker_max_probe_seconds: float = _var("LLM_BREAKER_MAX_PROBE_SECONDS", 600.0, ge=0.1)
     telegram_token: SecretStr = _var("TELEGRAM_BOT_TOKEN", SecretStr(""))
@@ -159,7 +170,7 @@ class Settings(BaseSettings):
     telegram_base_url: HttpUrl = _var("TELEGRAM_API_BASE_URL", DEFAULT_TELEGRAM_BASE)
     telegram_alert_chat_id: str = _var("TELEGRAM_ALERT_CHAT_ID", "")  # unset: TELEGRAM_CHAT_ID
     telegram_timeout: float = _var("TELEGRAM_TIMEOUT_SECONDS", 20.0, ge=1)
-    triage_alert_after: int = _var("TRIAGE_ALERT_AFTER", 5, ge=1)
+    triage_alert_after: Integer = _var("TRIAGE_ALERT_AFTER", 5, ge=1)
     alert_remind_seconds: float = _var("ALERT_REMIND_SECONDS", 4 * 3600.0, ge=1)
     alert_flap_seconds: float = _var("ALERT_FLAP_SECONDS", 300.0, ge=0)
     alert_probe_seconds: float = _var("ALERT_PROBE_SECONDS", 60.0, ge=0.1)
@@ -169,7 +180,7 @@ class Settings(BaseSettings):
     caldav_password: SecretStr = _var("CALDAV_PASSWORD", SecretStr(""))
     caldav_calendar: str = _var("CALDAV_CALENDAR", "Recruiting")
     smtp_host: str = _var("SMTP_HOST", "")  # empty: /cb/send and /cb/decline answer 503
-    smtp_port: int = _var("SMTP_PORT", 587, ge=1)  # unset: 465 with SMTP_TLS=ssl
+    smtp_port: Integer = _var("SMTP_PORT", 587, ge=1)  # unset: 465 with SMTP_TLS=ssl
     smtp_tls: Annotated[SmtpTls, BeforeValidator(_lower)] = _var("SMTP_TLS", "starttls")
     smtp_user: str = _var("SMTP_USER", "")
     smtp_password: SecretStr = _var("SMTP_PASSWORD", SecretStr(""))
@@ -183,20 +194,20 @@ class Settings(BaseSettings):
     webhook_token: SecretStr = _var("WEBHOOK_BEARER_TOKEN", SecretStr(""))
     # Empty: the bearer token signs the links.
     callback_signing_key: SecretStr = _var("CALLBACK_SIGNING_KEY", SecretStr(""))
-    link_ttl_seconds: int = _var("LINK_TTL_SECONDS", 7 * 86400, ge=60)
+    link_ttl_seconds: Integer = _var("LINK_TTL_SECONDS", 7 * 86400, ge=60)
     owner_profile: ExistingFile = _var("OWNER_PROFILE", None)
     owner_name: str = _var("OWNER_NAME", "")  # unset: SMTP_FROM_NAME
     idle_renew_seconds: float = _var("IMAP_IDLE_RENEW_SECONDS", 25 * 60.0, ge=1)
     imap_timeout: float = _var("IMAP_TIMEOUT_SECONDS", 30.0, ge=1)
     imap_stale_seconds: float = _var("IMAP_STALE_SECONDS", 30 * 60.0, ge=5)
-    max_text_chars: int = _var("MAX_TEXT_CHARS", 6000, ge=200)
-    replay_digest_size: int = _var("REPLAY_DIGEST_SIZE", 10, ge=1)
-    max_message_bytes: int = _var("MAX_MESSAGE_BYTES", 25 * 1024 * 1024, ge=1024)
+    max_text_chars: Integer = _var("MAX_TEXT_CHARS", 6000, ge=200)
+    replay_digest_size: Integer = _var("REPLAY_DIGEST_SIZE", 10, ge=1)
+    max_message_bytes: Integer = _var("MAX_MESSAGE_BYTES", 25 * 1024 * 1024, ge=1024)
     message_cpu_seconds: float = _var("MESSAGE_CPU_SECONDS", 10.0, ge=0.05)
-    message_helpers: int = _var("MESSAGE_HELPERS", 2, ge=1)
+    message_helpers: Integer = _var("MESSAGE_HELPERS", 2, ge=1)
     retry_base_seconds: float = _var("RETRY_BASE_SECONDS", 30.0, ge=0)
     retry_max_seconds: float = _var("RETRY_MAX_SECONDS", 3600.0, ge=0)
-    retry_max_attempts: int = _var("RETRY_MAX_ATTEMPTS", 10, ge=1)
+    retry_max_attempts: Integer = _var("RETRY_MAX_ATTEMPTS", 10, ge=1)
     lease_seconds: float = _var("LEASE_SECONDS", 300.0, ge=5)
     poll_seconds: float = _var("POLL_SECONDS", 5.0, ge=0.05)
     db_busy_timeout: float = _var("DB_BUSY_TIMEOUT_SECONDS", 30.0, ge=0.1)
@@ -204,7 +215,7 @@ class Settings(BaseSettings):
     dead_notice_seconds: float = _var("DEAD_NOTICE_SECONDS", 60.0, ge=1)
     # A container's port is reached through its Service.
     http_host: str = _var("HTTP_HOST", "0.0.0.0")  # noqa: S104
-    http_port: int = _var("HTTP_PORT", 8080, ge=0)
+    http_port: Integer = _var("HTTP_PORT", 8080, ge=0)
     api_url: HttpUrl = _var("RECRUITER_API_URL", "http://127.0.0.1:8080")  # unset: on HTTP_PORT
     log_level: Annotated[Literal["DEBUG", "INFO", "WARNING", "ERROR"], BeforeValidator(_upper)] = _var(
         "LOG_LEVEL", "INFO")
@@ -269,7 +280,7 @@ def _problem(error: ErrorDetails) -> str:
     if kind == "float_parsing":
         return f"must be a number, got {value!r}"
     if kind in {"greater_than_equal", "greater_than"}:
-        return f"must be at least {ctx.get('ge', ctx.get('gt'))}, got {value}"
+        return f"must be at least {ctx.get('ge', ctx.get('gt')):g}, got {value}"
     if kind == "literal_error":
         choices = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
         return f"must be one of {choices.lower()}, got {str(value).lower()!r}"
@@ -324,9 +335,13 @@ class _Environment(PydanticBaseSettingsSource):
             SMTP_PORT=self.text("SMTP_PORT", "465" if tls == "ssl" else "587"),
             TELEGRAM_ALERT_CHAT_ID=self.text("TELEGRAM_ALERT_CHAT_ID", chat),
             OWNER_NAME=self.text("OWNER_NAME", self.text("SMTP_FROM_NAME")),
-            RECRUITER_API_URL=self.text("RECRUITER_API_URL", f"http://127.0.0.1:{self.text('HTTP_PORT', '8080')}"),
+            RECRUITER_API_URL=self.text("RECRUITER_API_URL", f"http://127.0.0.1:{self.http_port()}"),
         )
         return out
+
+    def http_port(self) -> str:
+        port = self.text("HTTP_PORT", "8080")
+        return str(int(port)) if port.isdigit() else port  # else HTTP_PORT's own check names it
 
     def mailboxes(self) -> tuple[MailboxSettings, ...]:
         names = [n.strip() for n in self.text("IMAP_MAILBOXES").split(",") if n.strip()]
