@@ -151,7 +151,9 @@ class Settings(BaseSettings):
     """Everything the service reads from its environment. Build it with ``load_settings`` (or ``settings_from``
     a mapping); ``Settings(field=value, …)`` builds one from field values, the rest at their defaults."""
 
-    model_config = SettingsConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True, extra="ignore")
+    # case_sensitive: a variable only ever fills the field that names it (not, say, OWNER_ADDRESSES owner_addresses).
+    model_config = SettingsConfigDict(frozen=True, validate_by_name=True, validate_by_alias=True, extra="ignore",
+                                      case_sensitive=True)
 
     # Derived from several variables each (IMAP_MAILBOXES and IMAP_<NAME>_*; LLAMA_SWAP_* and GPT_MINI_*;
     # OWNER_ADDRESSES and the mailboxes' and SMTP's From addresses): see _Environment.

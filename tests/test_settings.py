@@ -207,3 +207,15 @@ def test_env_example_documents_every_variable() -> None:
     read |= {f"IMAP_ME_{suffix}" for suffix in suffixes}
     assert len(read) > 60
     assert sorted(read - documented) == []
+
+
+def test_a_variable_fills_only_the_field_it_names() -> None:
+    """OWNER_ADDRESSES is read into owner_addresses with the mailboxes' addresses, and a variable spelt like a
+    field (DB_URL, API_URL, MAILBOXES) sets nothing."""
+    settings = settings_from({**ORIGINAL, "OWNER_ADDRESSES": "Alex@Home.example, other@example.org",
+                              "DB_URL": "mysql://x", "API_URL": "not a url", "MAILBOXES": "x", "LOG_FORMAT": "JSON"})
+    assert settings.owner_addresses == {"alex@home.example", "other@example.org", "me@example.org",
+                                        "spam@example.org"}
+    assert settings.db_url.get_secret_value().startswith("postgresql+asyncpg://")
+    assert settings.api_url == "http://127.0.0.1:8080" and len(settings.mailboxes) == 2
+    assert settings.log_format == "json"
