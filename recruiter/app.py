@@ -86,16 +86,17 @@ class Runtime:
 
 
 def _notifier(settings: Settings, stdout: TextIO) -> Notifier:
-    if settings.telegram_token:
-        return TelegramNotifier(settings.telegram_token, settings.telegram_chat_id,
+    if token := settings.telegram_token.get_secret_value():
+        return TelegramNotifier(token, settings.telegram_chat_id,
                                 base_url=settings.telegram_base_url, timeout=settings.telegram_timeout)
     return StdoutNotifier(stdout)
 
 
 def _alert_notifier(settings: Settings, cards: Notifier, store: Store, signer: LinkSigner) -> Notifier:
     """Alerts go to TELEGRAM_ALERT_CHAT_ID (default: the cards' chat)."""
-    if settings.telegram_token and settings.telegram_alert_chat_id != settings.telegram_chat_id:
-        return RetellingNotifier(TelegramNotifier(settings.telegram_token, settings.telegram_alert_chat_id,
+    token = settings.telegram_token.get_secret_value()
+    if token and settings.telegram_alert_chat_id != settings.telegram_chat_id:
+        return RetellingNotifier(TelegramNotifier(token, settings.telegram_alert_chat_id,
                                                   base_url=settings.telegram_base_url,
                                                   timeout=settings.telegram_timeout), store, signer)
     return cards
@@ -103,22 +104,22 @@ def _alert_notifier(settings: Settings, cards: Notifier, store: Store, signer: L
 
 def _calendar(settings: Settings) -> CalendarSink:
     if settings.caldav_url:
-        return CalDavCalendar(settings.caldav_url, settings.caldav_user or None, settings.caldav_password or None,
-                              settings.caldav_calendar)
+        return CalDavCalendar(settings.caldav_url, settings.caldav_user or None,
+                              settings.caldav_password.get_secret_value() or None, settings.caldav_calendar)
     return IcsDirCalendar(settings.ics_dir)
 
 
 def _link_secret(settings: Settings, *, required: bool) -> str:
     """The key of the card links: CALLBACK_SIGNING_KEY, else WEBHOOK_BEARER_TOKEN (said once: then anything
     that may call /api can also mint a Send link), else a key for this process only."""
-    if settings.callback_signing_key:
-        return settings.callback_signing_key
-    if settings.webhook_token:
+    if key := settings.callback_signing_key.get_secret_value():
+        return key
+    if token := settings.webhook_token.get_secret_value():
         if required:
             log.warning("links.signed_with_bearer", note="WEBHOOK_BEARER_TOKEN also signs the card links: whoever "
                         "may call /api can mint a Send link. Set CALLBACK_SIGNING_KEY to separate them "
                         "(README: rotating the link key).")
-        return settings.webhook_token
+        return token
     if required:
         raise ConfigError("CALLBACK_SIGNING_KEY",
                           "(or WEBHOOK_BEARER_TOKEN) is required to sign the card's links when Telegram is configured")
@@ -135,12 +136,12 @@ def new_budget(settings: Settings) -> Budget:
 
 async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, concurrency: int = 4) -> Runtime:
     """Build and start every collaborator from Settings."""
-    store = Store.from_url(settings.db_url, busy_timeout=settings.db_busy_timeout)
+    store = Store.from_url(settings.db_url.get_secret_value(), busy_timeout=settings.db_busy_timeout)
     llm = LLM.from_settings(settings)
     profile = load_profile(settings.owner_profile)
     owner_name = settings.owner_name or profile_name(profile, "")
-    links = Links(settings.callback_base_url, _link_secret(settings, required=bool(settings.telegram_token)),
-                  settings.link_ttl_seconds)
+    telegram = bool(settings.telegram_token.get_secret_value())
+    links = Links(settings.callback_base_url, _link_secret(settings, required=telegram), settings.link_ttl_seconds)
     signer = LinkSigner(links.base_url, links.secret, links.ttl_seconds)
     notifier: Notifier = RetellingNotifier(_notifier(settings, stdout), store, signer)
     calendar = _calendar(settings)
@@ -194,7 +195,7 @@ async def process_paths(settings: Settings, paths: Iterable[Path], *, stdout: Te
     """Store every message found in ``paths`` and run the pipeline until nothing is due."""
     from recruiter.ingest.files import iter_paths  # mbox/maildir readers: not on `recruiter run`'s path
 
-    await prepare_database(settings.db_url)
+    await prepare_database(settings.db_url.get_secret_value())
     runtime = await build_runtime(settings, stdout=stdout)
     try:
         stored = duplicates = 0
@@ -224,7 +225,7 @@ async def run_service(settings: Settings, *, shutdown_grace: float = 25.0) -> in
 
 async def _serve(settings: Settings, shutdown_grace: float) -> int:
     """run_service's body: watchers, worker, HTTP server and tickers until stopped."""
-    await prepare_database(settings.db_url)
+    await prepare_database(settings.db_url.get_secret_value())
     runtime = await build_runtime(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -254,7 +255,7 @@ async def _serve(settings: Settings, shutdown_grace: float) -> int:
     replays = Replays(api_runner(runtime))
     tasks.add(asyncio.create_task(_digest_safety_net(runtime, replays), name="digests"))
     app = make_app(runtime.store, watchers, runtime.llm, incidents, stale_seconds=settings.imap_stale_seconds,
-                   token=settings.webhook_token, replays=replays, wake=runtime.worker.wake,
+                   token=settings.webhook_token.get_secret_value(), replays=replays, wake=runtime.worker.wake,
                    metrics=runtime.worker.metrics,
                    callbacks=callback_router(build_actions(settings, runtime.store, runtime.notifier, runtime.budget),
                                              runtime.worker.deps.links.secret))
@@ -364,7 +365,7 @@ def build_actions(settings: Settings, store: Store, notifier: Notifier | None, b
     if settings.smtp_host:
         smtp = SmtpSender(SmtpSettings(
             host=settings.smtp_host, port=settings.smtp_port, tls=settings.smtp_tls, user=settings.smtp_user,
-            password=settings.smtp_password, from_addr=settings.smtp_from_addr,
+            password=settings.smtp_password.get_secret_value(), from_addr=settings.smtp_from_addr,
             from_name=settings.smtp_from_name, ca_file=settings.smtp_ca_file, timeout=settings.smtp_timeout,
         ))
     profile = load_profile(settings.owner_profile)

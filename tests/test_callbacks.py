@@ -8,7 +8,6 @@ card sent with signed links), then taps the card's links through the service's H
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import email
 import json
 import time
@@ -346,7 +345,7 @@ async def test_a_refused_recipient_is_reported_and_nothing_is_recorded_as_sent(w
 @pytest.mark.both_imap_servers
 async def test_imap_down_after_the_send_is_finished_by_a_later_tap(world: World) -> None:
     world.sink.on_data = world.dovecot.stop  # the mail server takes the reply, then IMAP goes away
-    patient = dataclasses.replace(world.settings, smtp_timeout=60)  # stopping Dovecot may take a while
+    patient = world.settings.model_copy(update={"smtp_timeout": 60})  # stopping Dovecot may take a while
     async with app_for(patient, world.runtime) as client:
         response = await world.tap(world.links()["send"], client)
     world.sink.on_data = None

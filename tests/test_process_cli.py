@@ -58,7 +58,8 @@ def test_process_samples_without_configuration(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("env", "needle"),
-    [({"IMAP_MAILBOXES": "me"}, "IMAP_ME_HOST"), ({"DB_CONNECTION_STRING": "oracle://x"}, "DB_CONNECTION_STRING")],
+    [({"IMAP_MAILBOXES": "me"}, "IMAP_ME_HOST"), ({"DB_CONNECTION_STRING": "oracle://x"}, "DB_CONNECTION_STRING"),
+     ({"HTTP_PORT": "nine"}, "HTTP_PORT: must be an integer")],
 )
 def test_bad_setting_stops_with_one_line_naming_it(tmp_path: Path, env: dict[str, str], needle: str) -> None:
     result = subprocess.run([sys.executable, "-m", "recruiter", "run"], cwd=tmp_path, env={**clean_env(), **env},

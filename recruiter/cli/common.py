@@ -57,8 +57,8 @@ def with_store(work: Callable[[Store], Coroutine[Any, Any, T]]) -> T:
     async def go() -> T:
         from recruiter.store.migrate import prepare_database
 
-        await prepare_database(settings.db_url)
-        store = Store.from_url(settings.db_url)
+        await prepare_database(settings.db_url.get_secret_value())
+        store = Store.from_url(settings.db_url.get_secret_value())
         try:
             return await work(store)
         finally:

@@ -41,7 +41,7 @@ def migrate() -> None:
     from recruiter.store.migrate import upgrade_head
 
     settings = common.load()
-    common.run(upgrade_head(settings.db_url))
+    common.run(upgrade_head(settings.db_url.get_secret_value()))
     typer.echo("database is at the newest schema")
 
 

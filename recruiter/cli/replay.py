@@ -99,7 +99,7 @@ async def _replay(settings: Settings, options: ReplayOptions, view: _View, *, ca
     from recruiter.ingest.replay import run_replay
     from recruiter.store.migrate import prepare_database
 
-    await prepare_database(settings.db_url)
+    await prepare_database(settings.db_url.get_secret_value())
     # Without Telegram the digests are printed; with --json they go to stderr, keeping stdout JSON.
     runtime = await build_runtime(settings, stdout=cards_to, concurrency=REPLAY_CONCURRENCY)
     stop = asyncio.Event()

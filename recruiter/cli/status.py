@@ -20,7 +20,8 @@ async def fetch_status(settings: Settings, url: str, *, timeout: float = 10.0) -
     When the service does not answer, the report holds the store's view and ``ready`` is False.
     """
     endpoint = f"{url.rstrip('/')}/api/status"
-    headers = {"Authorization": f"Bearer {settings.webhook_token}"} if settings.webhook_token else {}
+    token = settings.webhook_token.get_secret_value()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     problem: str
     try:
         async with httpx.AsyncClient(timeout=timeout) as client:
@@ -35,8 +36,8 @@ async def fetch_status(settings: Settings, url: str, *, timeout: float = 10.0) -
     try:
         from recruiter.http.api import store_status  # only here: the API module pulls in the web stack
 
-        await prepare_database(settings.db_url)
-        store = Store.from_url(settings.db_url)
+        await prepare_database(settings.db_url.get_secret_value())
+        store = Store.from_url(settings.db_url.get_secret_value())
         try:
             report.update(await store_status(store))
         finally:

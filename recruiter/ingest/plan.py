@@ -92,7 +92,7 @@ async def plan_replay(settings: Settings, options: ReplayOptions,
     """What ``recruiter replay`` with ``options`` would do; changes nothing anywhere.
     ``progress(done, total)`` is called after each fetched batch."""
     mailboxes = check_options(settings, options)
-    store = await _readonly_store(settings.db_url)
+    store = await _readonly_store(settings.db_url.get_secret_value())
     llm = LLM.from_settings(settings)
     budget = Budget(settings.message_cpu_seconds)
     plan = ReplayPlan()

@@ -166,7 +166,7 @@ def classify_llm_error(exc: OpenAIError, endpoint: LLMEndpoint) -> RecruiterErro
     a refused parameter or schema, an unknown model, an exhausted quota) or PermanentError
     (``llm_4xx``: the request's own fault, or a 400 that says nothing of why — :class:`LLM` judges
     those by what other requests get). No text of the SDK's exception is kept: it may quote a key."""
-    return classify(exc, endpoint, (endpoint.api_key,))[0]
+    return classify(exc, endpoint, (endpoint.api_key.get_secret_value(),))[0]
 
 
 def where(endpoint: LLMEndpoint) -> str:

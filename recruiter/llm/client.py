@@ -212,7 +212,8 @@ class LLM:
             for e in self.endpoints
         }
         self._refusals = {e.tier: _Refusals() for e in self.endpoints}
-        self._keys = tuple(sorted({e.api_key for e in self.endpoints if e.api_key}, key=len, reverse=True))
+        keys = {e.api_key.get_secret_value() for e in self.endpoints}
+        self._keys = tuple(sorted(keys - {""}, key=len, reverse=True))
         self._gate = asyncio.Semaphore(concurrency)
         self.calls = 0  # real HTTP calls, not skipped tiers
         self.usage = Usage()
@@ -442,7 +443,7 @@ class LLM:
 
             # Org/project headers from OPENAI_* variables are left out: the tier's settings say all.
             client = openai.AsyncOpenAI(
-                base_url=f"{endpoint.base_url.rstrip('/')}/v1", api_key=endpoint.api_key or "unused",
+                base_url=f"{endpoint.base_url.rstrip('/')}/v1", api_key=endpoint.api_key.get_secret_value() or "unused",
                 max_retries=0, timeout=self.timeout,
                 default_headers={"OpenAI-Organization": openai.omit, "OpenAI-Project": openai.omit},  # type: ignore[dict-item]
             )
@@ -466,7 +467,7 @@ class LLM:
         if schema is not None:
             arguments["response_format"] = {"type": "json_schema",
                                             "json_schema": {"name": "triage", "strict": True, "schema": schema}}
-        if not endpoint.api_key:
+        if not endpoint.api_key.get_secret_value():
             arguments["extra_headers"] = {"Authorization": openai.omit}  # no key configured: no header
         return arguments
 

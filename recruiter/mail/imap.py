@@ -115,7 +115,7 @@ async def connect(mb: MailboxSettings, *, timeout: float, conn_lost: ConnLost | 
         context = tls_context(mb.ca_file) if mb.tls == "ssl" else None
         client = _Client(host=mb.host, port=mb.port, timeout=timeout, conn_lost_cb=conn_lost, ssl_context=context)
         await asyncio.wait_for(client.wait_hello_from_server(), timeout)
-        response = await asyncio.wait_for(client.login(mb.user, mb.password), timeout)
+        response = await asyncio.wait_for(client.login(mb.user, mb.password.get_secret_value()), timeout)
     except (OSError, TimeoutError, aioimaplib.AioImapException) as exc:
         raise unavailable(mb.name, f"cannot connect to {mb.host}:{mb.port} ({type(exc).__name__})") from exc
     if response.result != "OK":
