@@ -39,8 +39,8 @@ from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
 from recruiter.pipeline.ingest import described, quarantined, store_new
 from recruiter.pipeline.prefilter import skip_reason
 from recruiter.settings import MailboxSettings, Settings
+from recruiter.store.inbox import NewMessage
 from recruiter.store.models import DEAD, DONE, REPLAY_PREFIX, SKIPPED
-from recruiter.store.repo import NewMessage
 
 if TYPE_CHECKING:
     from recruiter.service import Runtime

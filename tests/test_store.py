@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
 
+from recruiter.errors import DependencyUnavailable
+from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import alembic_config, downgrade, upgrade_head
 from recruiter.store.models import DEAD, DONE, RETRY_WAIT, utcnow
-from recruiter.store.repo import LeaseLost, NewMessage, Store
+from recruiter.store.repo import LeaseLost, Store
 
 
 @pytest.fixture
@@ -122,3 +125,22 @@ async def test_own_expired_leases_come_back_unless_in_flight(store: Store) -> No
     assert rows[lost] is not None and (rows[lost].lease_owner, rows[lost].attempts) == (None, 0)
     assert rows[other] is not None and rows[other].attempts == 1
     assert lost in await store.claim_due("me", limit=5, lease_seconds=60)
+
+
+async def test_open_readonly_reads_a_migrated_store_and_never_creates_one(db_url: str, tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    assert await Store.open_readonly(f"sqlite+aiosqlite:///{missing}") is None
+    assert not missing.exists()
+    await upgrade_head(db_url)
+    writer = Store.from_url(db_url)
+    await writer.add_message(new("a@x"))
+    await writer.aclose()
+    reader = await Store.open_readonly(db_url)
+    assert reader is not None
+    try:
+        assert await reader.keys_stored(["a@x", "b@x"]) == {"a@x"}
+        if reader.sqlite:  # PostgreSQL has no read-only URL: the dry run simply never writes
+            with pytest.raises(DependencyUnavailable):
+                await reader.ping_write()
+    finally:
+        await reader.aclose()
