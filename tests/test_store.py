@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import text
 
 from recruiter.errors import DependencyUnavailable
+from recruiter.store.engine import make_engine
 from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import alembic_config, downgrade, upgrade_head
 from recruiter.store.models import DEAD, DONE, RETRY_WAIT, utcnow
@@ -144,3 +146,12 @@ async def test_open_readonly_reads_a_migrated_store_and_never_creates_one(db_url
                 await reader.ping_write()
     finally:
         await reader.aclose()
+
+
+async def test_open_readonly_finds_nothing_in_a_database_never_migrated(db_url: str) -> None:
+    # The replay dry run on a database the service never started on: nothing is stored, not an outage.
+    engine = make_engine(db_url)
+    async with engine.begin() as connection:  # the SQLite file exists now, with no table
+        await connection.execute(text("SELECT 1"))
+    await engine.dispose()
+    assert await Store.open_readonly(db_url) is None

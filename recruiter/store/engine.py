@@ -15,12 +15,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import event, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event, inspect, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from recruiter.store.faults import translated
-from recruiter.store.models import Message
 
 
 def make_engine(url: str, *, busy_timeout: float = 30.0) -> AsyncEngine:
@@ -71,15 +70,19 @@ class StoreBase:
     @classmethod
     async def open_readonly(cls, url: str) -> Self | None:
         """A Store that reads the database at ``url`` and cannot write it; None when nothing is stored
-        there (a SQLite file that does not exist, which is not created)."""
+        there (a SQLite file that does not exist, which is not created, or a database never migrated)."""
         ro = readonly_url(url)
         if ro is None:
             return None
         store = cls(create_async_engine(ro))  # no pragmas: PRAGMA journal_mode would be a write
         try:
-            async with store._read() as session:
-                await session.execute(select(func.count()).select_from(Message))
-        except DBAPIError:  # not migrated yet: nothing is stored
+            with translated():  # the database down is an outage, as for every other read
+                async with store.engine.connect() as connection:
+                    migrated = await connection.run_sync(_has_messages)
+        except BaseException:
+            await store.aclose()
+            raise
+        if not migrated:  # never migrated: nothing is stored
             await store.aclose()
             return None
         return store
@@ -146,3 +149,7 @@ class StoreBase:
         the write lock on SQLite and is refused in a read-only transaction on PostgreSQL."""
         async with self._core() as connection:
             await connection.execute(text("UPDATE mailbox_checkpoints SET last_uid = last_uid WHERE 1 = 0"))
+
+
+def _has_messages(connection: Connection, /) -> bool:
+    return inspect(connection).has_table("messages")
