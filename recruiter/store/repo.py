@@ -1,21 +1,8 @@
 """The Store: the one object that reads and writes the database, assembled from one part per concern.
 
-All SQL of the service lives in :mod:`recruiter.store`, one module per concern:
-
-- :mod:`~recruiter.store.engine`   the engine, sessions and transactions, SQLite's one writer, read-only opening
-- :mod:`~recruiter.store.locks`    the watcher lock (one watcher per mailbox among replicas)
-- :mod:`~recruiter.store.inbox`    storing new mail (quarantined too), what is stored, mailbox checkpoints
-- :mod:`~recruiter.store.queue`    leases, the writes a worker makes under its lease, failed attempts, reaping
-- :mod:`~recruiter.store.effects`  side-effect records (each action once), the one-tap actions' claims
-- :mod:`~recruiter.store.dlq`      the dead-letter queue: redrive, purge, its figures
-- :mod:`~recruiter.store.backlog`  backlog replays' progress and the digest they owe
-- :mod:`~recruiter.store.reads`    messages and their history for the CLI, the API and the views
-- :mod:`~recruiter.store.alerts`   incidents and the owner's outbox (``store.alerts``)
-- :mod:`~recruiter.store.models`, :mod:`~recruiter.store.migrate`, :mod:`~recruiter.store.faults`,
-  :mod:`~recruiter.store.safe`    the tables, their migrations, what a database error means, safe values
-
-This module defines :class:`Store` from those parts (mixins sharing one engine and one SQLite write lock),
-so callers hold one object: ``store.claim(...)``, ``store.add_message(...)``. :class:`LeaseLost` is
+Each part is a mixin in its own module (the map: :mod:`recruiter.store`), all sharing one engine and one
+SQLite write lock (:class:`recruiter.store.engine.StoreBase`); callers hold one object and call
+``store.claim(...)``, ``store.add_message(...)``. This module only assembles them. :class:`LeaseLost` is
 defined in :mod:`recruiter.store.queue` and stays importable from here, where its callers import it.
 """
 
@@ -36,7 +23,7 @@ __all__ = ["LeaseLost", "Store"]
 
 
 class Store(LocksMixin, InboxMixin, QueueMixin, EffectsMixin, DeadLetterMixin, BacklogMixin, ReadsMixin):
-    """The one object that reads and writes the database (its parts: see the module docstring)."""
+    """The one object that reads and writes the database (its parts: see :mod:`recruiter.store`)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
