@@ -155,3 +155,14 @@ async def test_open_readonly_finds_nothing_in_a_database_never_migrated(db_url: 
         await connection.execute(text("SELECT 1"))
     await engine.dispose()
     assert await Store.open_readonly(db_url) is None
+
+
+async def test_drop_raw_lets_go_of_the_bytes_and_writes_nothing(store: Store) -> None:
+    message_id = await store.add_message(new("a@x"))
+    assert message_id is not None
+    [row] = await store.claim("w1", limit=1, lease_seconds=60)
+    store.drop_raw(row)
+    assert row.raw == b""
+    await store.advance(message_id, "w1", stage="triage")
+    kept = await store.get(message_id, with_raw=True)
+    assert kept is not None and kept.raw == b"Subject: x\r\n\r\nbody"
