@@ -8,8 +8,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from recruiter.store.engine import make_engine
 from recruiter.store.models import Base, UTCDateTime
-from recruiter.store.repo import make_engine
 
 target_metadata = Base.metadata
 

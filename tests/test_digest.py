@@ -15,9 +15,10 @@ from sqlalchemy import inspect, update
 
 from recruiter.notify.digest import MAX_ENTITIES, LinkSigner, digest_lines, render_digest, send_digests
 from recruiter.notify.telegram import TelegramNotifier
+from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import downgrade, upgrade_head
 from recruiter.store.models import DONE, FINISHED, LIVE, Message, SideEffect, utcnow
-from recruiter.store.repo import NewMessage, Store
+from recruiter.store.repo import Store
 from tests.servers.fake_telegram import FakeTelegram, parse_html, utf16_len
 
 SIGNER = LinkSigner("https://rr.example.org", "digest-secret-123", 3600)

@@ -14,9 +14,9 @@ from recruiter.app import Runtime, build_runtime
 from recruiter.http.api import Replays
 from recruiter.ingest.describe import describe
 from recruiter.settings import settings_from
+from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import upgrade_head
 from recruiter.store.models import REPLAY_PREFIX
-from recruiter.store.repo import NewMessage
 from tests.mailfactory import make_mail
 from tests.servers.fake_telegram import FakeTelegram
 

@@ -101,6 +101,9 @@ class _Store:
     async def renew_lease(self, message_id: int, owner: str, seconds: float) -> None:
         return None
 
+    def drop_raw(self, row: Message) -> None:
+        return None
+
 
 @pytest.mark.parametrize("uncertain", [MaybeSent("the data went out, no answer came", dependency="smtp"),
                                        MaybeDone("the request was sent; no answer came", dependency="telegram")])

@@ -16,8 +16,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from recruiter.memory import keep_releasing, release_memory
+from recruiter.store.engine import make_engine
 from recruiter.store.migrate import alembic_config, at_head, downgrade, head_of, head_revision, prepare_database
-from recruiter.store.repo import make_engine
 
 REPO = Path(__file__).resolve().parent.parent
 

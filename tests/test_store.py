@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import text
 
-from recruiter.errors import LeaseLost
+from recruiter.errors import DependencyUnavailable, LeaseLost
+from recruiter.store.engine import make_engine
+from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import alembic_config, downgrade, upgrade_head
 from recruiter.store.models import DEAD, DONE, RETRY_WAIT, utcnow
-from recruiter.store.repo import NewMessage, Store
+from recruiter.store.repo import Store
 
 
 @pytest.fixture
@@ -123,3 +127,42 @@ async def test_own_expired_leases_come_back_unless_in_flight(store: Store) -> No
     assert rows[lost] is not None and (rows[lost].lease_owner, rows[lost].attempts) == (None, 0)
     assert rows[other] is not None and rows[other].attempts == 1
     assert lost in await store.claim_due("me", limit=5, lease_seconds=60)
+
+
+async def test_open_readonly_reads_a_migrated_store_and_never_creates_one(db_url: str, tmp_path: Path) -> None:
+    missing = tmp_path / "none.db"
+    assert await Store.open_readonly(f"sqlite+aiosqlite:///{missing}") is None
+    assert not missing.exists()
+    await upgrade_head(db_url)
+    writer = Store.from_url(db_url)
+    await writer.add_message(new("a@x"))
+    await writer.aclose()
+    reader = await Store.open_readonly(db_url)
+    assert reader is not None
+    try:
+        assert await reader.keys_stored(["a@x", "b@x"]) == {"a@x"}
+        if reader.sqlite:  # PostgreSQL has no read-only URL: the dry run simply never writes
+            with pytest.raises(DependencyUnavailable):
+                await reader.ping_write()
+    finally:
+        await reader.aclose()
+
+
+async def test_open_readonly_finds_nothing_in_a_database_never_migrated(db_url: str) -> None:
+    # The replay dry run on a database the service never started on: nothing is stored, not an outage.
+    engine = make_engine(db_url)
+    async with engine.begin() as connection:  # the SQLite file exists now, with no table
+        await connection.execute(text("SELECT 1"))
+    await engine.dispose()
+    assert await Store.open_readonly(db_url) is None
+
+
+async def test_drop_raw_lets_go_of_the_bytes_and_writes_nothing(store: Store) -> None:
+    message_id = await store.add_message(new("a@x"))
+    assert message_id is not None
+    [row] = await store.claim("w1", limit=1, lease_seconds=60)
+    store.drop_raw(row)
+    assert row.raw == b""
+    await store.advance(message_id, "w1", stage="triage")
+    kept = await store.get(message_id, with_raw=True)
+    assert kept is not None and kept.raw == b"Subject: x\r\n\r\nbody"

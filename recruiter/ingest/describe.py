@@ -21,7 +21,8 @@ import structlog
 from recruiter.budget import Budget
 from recruiter.errors import DependencyUnavailable, IngestBlocked, OverBudget, StoreRejected, TransientError
 from recruiter.mail.parse import DEFAULT_MAX_BYTES, ParsedMail, parse_headers
-from recruiter.store.repo import NewMessage, Store
+from recruiter.store.inbox import NewMessage
+from recruiter.store.repo import Store
 from recruiter.store.safe import safe_key
 
 log = structlog.get_logger()

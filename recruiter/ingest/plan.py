@@ -11,12 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from recruiter.budget import Budget
 from recruiter.errors import OverBudget, PermanentError, RecruiterError
@@ -64,35 +61,12 @@ class ReplayPlan:
                 "recruiter": recruiter, "skipped": len(self.rows) - recruiter - failed, "failed": failed}
 
 
-def readonly_url(url: str) -> str | None:
-    """A read-only URL for the store at ``url``; None when a SQLite file does not exist (nothing stored)."""
-    if not url.startswith("sqlite"):
-        return url
-    path = url.split(":///", 1)[1] if ":///" in url else ""
-    if not path or path.startswith(":memory:") or not Path(path).is_file():
-        return None
-    return f"sqlite+aiosqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
-
-
-async def _readonly_store(url: str) -> Store | None:
-    ro = readonly_url(url)
-    if ro is None:
-        return None
-    store = Store(create_async_engine(ro))  # no pragmas: PRAGMA journal_mode would be a write
-    try:
-        await store.count_waiting()
-    except DBAPIError:  # not migrated yet: nothing is stored
-        await store.aclose()
-        return None
-    return store
-
-
 async def plan_replay(settings: Settings, options: ReplayOptions,
                       progress: Callable[[int, int], None] | None = None) -> ReplayPlan:
     """What ``recruiter replay`` with ``options`` would do; changes nothing anywhere.
     ``progress(done, total)`` is called after each fetched batch."""
     mailboxes = check_options(settings, options)
-    store = await _readonly_store(settings.db_url.get_secret_value())
+    store = await Store.open_readonly(settings.db_url.get_secret_value())
     llm = LLM.from_settings(settings)
     budget = Budget(settings.message_cpu_seconds)
     plan = ReplayPlan()

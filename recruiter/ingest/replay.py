@@ -38,8 +38,8 @@ from recruiter.mail import imap
 from recruiter.mail.parse import ParsedMail, parse_headers
 from recruiter.notify.digest import DigestReport, LinkSigner, send_digests
 from recruiter.settings import MailboxSettings, Settings
+from recruiter.store.inbox import NewMessage
 from recruiter.store.models import DEAD, DONE, REPLAY_PREFIX, SKIPPED
-from recruiter.store.repo import NewMessage
 from recruiter.triage.prefilter import skip_reason
 
 if TYPE_CHECKING:

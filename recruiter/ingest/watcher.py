@@ -24,7 +24,8 @@ from recruiter.ingest.describe import describe_within, store_new
 from recruiter.mail import imap
 from recruiter.mail.parse import parse_headers
 from recruiter.settings import MailboxSettings
-from recruiter.store.repo import MailboxLock, Store
+from recruiter.store.locks import MailboxLock
+from recruiter.store.repo import Store
 from recruiter.store.safe import safe_key
 
 log = structlog.get_logger()

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.orm.attributes import set_committed_value
 
 from recruiter.alerts.incidents import LLM
 from recruiter.backoff import Backoff, Rand
@@ -213,7 +212,7 @@ class Worker:
                 raise
             except Exception as exc:  # whatever the parser does with these bytes is about this mail only
                 raise UnparseableMail(f"cannot parse message: {type(exc).__name__}: {exc}") from exc
-            set_committed_value(row, "raw", b"")  # the stages read the parse; the raw bytes need not stay
+            self.deps.store.drop_raw(row)  # the stages read the parse; the raw bytes need not stay
             job = Job(row=row, mail=mail, owner=self.owner, log=bound, draft=row.draft_text,
                       triage=TriageResult.model_validate(row.triage) if row.triage else None,
                       tier=row.triage_tier or "")

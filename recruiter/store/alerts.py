@@ -12,11 +12,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from recruiter.store.effects import EffectsMixin
 from recruiter.store.models import (
     DEAD,
     OUT_DROPPED,
@@ -31,9 +32,6 @@ from recruiter.store.models import (
     aware,
 )
 from recruiter.store.safe import safe_text, safe_value
-
-if TYPE_CHECKING:
-    from recruiter.store.repo import Store
 
 # PostgreSQL transaction-level advisory lock that serialises the dead-letter notices of all replicas.
 _DEAD_NOTICE_LOCK = 7_356_112_001
@@ -58,9 +56,9 @@ class Edit:
 
 
 class AlertStore:
-    """Incidents and outbox rows of one Store (its engine and its SQLite write lock)."""
+    """Incidents and outbox rows of one Store (its engine, its SQLite write lock and its effect records)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: EffectsMixin) -> None:
         self.store = store
 
     # ---- incidents ------------------------------------------------------------------------------

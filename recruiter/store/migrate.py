@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from recruiter.store.repo import make_engine
+from recruiter.store.engine import make_engine
 
 if TYPE_CHECKING:  # imported when a migration actually runs
     from alembic.config import Config
