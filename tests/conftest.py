@@ -1,4 +1,17 @@
-"""Shared fixtures. Each real server or loopback fake lives in its own module under tests/servers/."""
+"""Shared fixtures. Each real server or loopback fake lives in its own module under tests/servers/.
+
+The tests come in three layers, one folder each, and each test gets its folder's marker:
+
+- ``tests/unit``: in-process only: no real server, no child process, no sleeping (time is a fake clock; the
+  loopback fakes of the Bot API and the LLM are allowed). ``pytest -m unit`` is the fast loop.
+- ``tests/integration``: the code in-process against real Dovecot/Cyrus, PostgreSQL, Radicale, an SMTP sink
+  or real OS processes and real time.
+- ``tests/e2e``: the ``recruiter`` command as a child process (``recruiter run`` and the one-shot commands).
+
+Helpers that several modules share live in tests/support/; a test module never imports another one.
+"""
+
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +26,27 @@ pytest_plugins = [
 ]
 
 
+LAYERS = ("unit", "integration", "e2e")
+_TESTS = Path(__file__).resolve().parent
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "both_imap_servers: run on Dovecot and on Cyrus (the `dovecot` fixture "
                                        "and `imap_user` are then the server of the test id's `-cyrus`/`-dovecot`)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with its layer, the folder under tests/ it lives in (``pytest -m unit``)."""
+    for item in items:
+        path = item.path.resolve()
+        if not path.is_relative_to(_TESTS):
+            continue
+        parts = path.relative_to(_TESTS).parts
+        layer = parts[0] if len(parts) > 1 else None
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test module belongs in tests/unit, tests/integration or "
+                                    "tests/e2e")
+        item.add_marker(layer)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -20,7 +20,7 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LABELLED = REPO / "bench" / "labelled"
 FRIEND = "Chris Novak <chris@friends.example>"
 

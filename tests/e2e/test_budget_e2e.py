@@ -20,8 +20,8 @@ import httpx
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, free_port
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import card_ids, setup, start  # noqa: F401 — `setup` is a fixture
-from tests.test_service_e2e import cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import card_ids, cli, start, stored
 
 _HEAD = b"From: Mallory <mallory@x.example>\r\nTo: me@example.org\r\n"
 CRAFTED: dict[str, bytes] = {
@@ -68,7 +68,7 @@ def _card_for(fake_telegram: FakeTelegram, subject: str) -> bool:
     return any(subject in m["text"] and "reply_markup" in m for m in fake_telegram.messages())
 
 
-def test_crafted_and_expensive_mail_cost_only_themselves(setup: dict[str, Any], dovecot: Dovecot,  # noqa: F811
+def test_crafted_and_expensive_mail_cost_only_themselves(setup: dict[str, Any], dovecot: Dovecot,
                                                          fake_telegram: FakeTelegram) -> None:
     port = free_port()
     setup["env"].update({"HTTP_PORT": str(port), "DEAD_NOTICE_SECONDS": "3", "MESSAGE_CPU_SECONDS": "0.5"})

@@ -17,8 +17,8 @@ from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.smtp import SmtpSink
-from tests.test_crash import service_env
-from tests.test_service_e2e import Service, cli, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, cli, service_env
 
 pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")
 

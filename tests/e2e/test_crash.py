@@ -7,16 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import email
-import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlparse
-
-import pytest
 
 from recruiter.mail.parse import parse_message
 from recruiter.pipeline.ingest import describe
@@ -25,61 +20,10 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_process_cli import clean_env
-from tests.test_service_e2e import Service, cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import card_ids, clean_env, cli, finished, start, stored
 
 BURST = 12
-
-
-def service_env(
-    tmp_path: Path, db_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
-) -> dict[str, str]:
-    """The environment of a `recruiter run` on one Dovecot mailbox, the fake LLM and Bot API, fast timings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "LLAMA_", "TELEGRAM_", "CALDAV_"))}
-    env.update({
-        "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": imap_user.host, "IMAP_ME_PORT": str(imap_user.port),
-        "IMAP_ME_USER": imap_user.user, "IMAP_ME_PASS": imap_user.password, "IMAP_ME_TLS": "none",
-        "DB_CONNECTION_STRING": db_url,
-        "LLAMA_SWAP_URL": fake_llm.url, "LLAMA_SWAP_MODEL": "qwen3-8b",
-        "TELEGRAM_BOT_TOKEN": fake_telegram.token, "TELEGRAM_CHAT_ID": "7",
-        "TELEGRAM_API_BASE_URL": fake_telegram.base_url, "WEBHOOK_BEARER_TOKEN": "crash-secret-1",
-        "ICS_DIR": str(tmp_path / "events"),
-        "LOG_FORMAT": "json", "POLL_SECONDS": "0.3", "LEASE_SECONDS": "5", "RETRY_BASE_SECONDS": "0.5",
-        "RETRY_MAX_SECONDS": "2", "IMAP_TIMEOUT_SECONDS": "5", "HTTP_PORT": "0", "HTTP_HOST": "127.0.0.1",
-    })
-    return env
-
-
-@pytest.fixture
-def setup(
-    tmp_path: Path, db_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
-) -> Iterator[dict[str, Any]]:
-    env = service_env(tmp_path, db_url, imap_user, fake_llm, fake_telegram)
-    assert cli(env, tmp_path, "migrate").returncode == 0
-    yield {"env": env, "cwd": tmp_path, "user": imap_user}
-
-
-def start(setup: dict[str, Any]) -> Service:
-    service = Service(setup["env"], setup["cwd"])
-    wait_for(lambda: service.events("imap.connected"), what="watcher connected")
-    return service
-
-
-def card_ids(fake_telegram: FakeTelegram) -> Counter[int]:
-    """How many cards each stored message got (messages without buttons — alerts — are not cards)."""
-    ids: Counter[int] = Counter()
-    for card in fake_telegram.messages():
-        if "reply_markup" not in card:
-            continue
-        send = card["reply_markup"]["inline_keyboard"][0][0]["url"]
-        ids[int(parse_qs(urlparse(send).query)["m"][0])] += 1
-    return ids
-
-
-def finished(setup: dict[str, Any], count: int) -> list[dict[str, Any]] | None:
-    rows = stored(setup["env"], setup["cwd"])
-    done = [r for r in rows if r["state"] in {"done", "skipped", "dead"}]
-    return rows if len(rows) >= count and len(done) == len(rows) else None
 
 
 def test_kill_9_during_a_burst_loses_nothing_and_repeats_nothing(
@@ -102,7 +46,7 @@ def test_kill_9_during_a_burst_loses_nothing_and_repeats_nothing(
             service.proc.wait(timeout=10)
             kills += 1
             service = start(setup)
-        rows = wait_for(lambda: finished(setup, BURST), timeout=120, what="the burst to finish")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], BURST), timeout=120, what="the burst to finish")
     finally:
         service.stop()
     assert kills == 3
@@ -135,7 +79,8 @@ def test_sigterm_during_a_stage_releases_without_burning_an_attempt(
     assert (row["state"], row["stage"], row["attempts"]) == ("pending", "triage", 0)
     service = start(setup)
     try:
-        wait_for(lambda: finished(setup, 1), timeout=30, what="the message to finish after restart")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 1),
+                 timeout=30, what="the message to finish after restart")
     finally:
         service.stop()
     assert len(fake_telegram.messages()) == 1

@@ -4,19 +4,12 @@ can be listed and shown with their history, and are processed after `recruiter d
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.mailfactory import make_mail
 from tests.servers.fake_llm import FakeLLM
-from tests.test_process_cli import clean_env
-
-
-def recruiter(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "recruiter", *args], cwd=cwd, env={**clean_env(), **env},
-                          capture_output=True, text=True, timeout=120, check=False)
+from tests.support.service import recruiter
 
 
 def jsonl(text: str) -> list[dict[str, Any]]:

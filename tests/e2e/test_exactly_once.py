@@ -21,8 +21,8 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import card_ids, finished, setup, start  # noqa: F401 — `setup` is a fixture
-from tests.test_service_e2e import Service, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, card_ids, cli, finished, service_env, start, stored
 
 SECRET = "crash-secret-1"
 
@@ -39,7 +39,7 @@ def _sends_of(fake_telegram: FakeTelegram, subject: str) -> int:
 
 
 def test_a_card_answered_late_is_sent_once_and_told_in_the_next_message(
-    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,
 ) -> None:
     port = free_port()
     setup["env"].update({"TELEGRAM_TIMEOUT_SECONDS": "1", "HTTP_PORT": str(port), "RETRY_BASE_SECONDS": "0.3"})
@@ -48,7 +48,7 @@ def test_a_card_answered_late_is_sent_once_and_told_in_the_next_message(
     try:
         fake_telegram.script(FakeTelegram.Late(4, method="sendMessage"))
         dovecot.append(user.user, make_mail(subject="Recruiting: first role at Slowlink"))
-        wait_for(lambda: finished(setup, 1), timeout=30, what="the first mail done")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=30, what="the first mail done")
         wait_for(lambda: service.events("notify.uncertain"), timeout=10, what="the card marked uncertain")
         time.sleep(5)  # retries would have happened by now
         assert _sends_of(fake_telegram, "first role at Slowlink") == 1
@@ -59,14 +59,14 @@ def test_a_card_answered_late_is_sent_once_and_told_in_the_next_message(
         assert listed["subject"] == "Recruiting: first role at Slowlink"
 
         dovecot.append(user.user, make_mail(subject="Recruiting: second role at Fastlink"))
-        wait_for(lambda: finished(setup, 2), timeout=30, what="the second mail done")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 2), timeout=30, what="the second mail done")
         second = next(m for m in fake_telegram.messages() if "second role at Fastlink" in m["text"])
         assert "May not have arrived" in second["text"] and "first role at Slowlink" in second["text"]
         links = re.findall(r'href="([^"]+)"', second["text"])
         assert any(f"/cb/send?m={listed['id']}&" in link.replace("&amp;", "&") for link in links), links
 
         dovecot.append(user.user, make_mail(subject="Recruiting: third role at Fastlink"))
-        wait_for(lambda: finished(setup, 3), timeout=30, what="the third mail done")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 3), timeout=30, what="the third mail done")
         third = next(m for m in fake_telegram.messages() if "third role at Fastlink" in m["text"])
         assert "May not have arrived" not in third["text"]  # told once
     finally:
@@ -75,7 +75,7 @@ def test_a_card_answered_late_is_sent_once_and_told_in_the_next_message(
 
 
 def test_sigterm_while_a_card_is_on_its_way_does_not_send_it_again(
-    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,
 ) -> None:
     setup["env"].update({"TELEGRAM_TIMEOUT_SECONDS": "30", "SHUTDOWN_GRACE_SECONDS": "1"})
     user = setup["user"]
@@ -89,10 +89,10 @@ def test_sigterm_while_a_card_is_on_its_way_does_not_send_it_again(
 
     service = start(setup)
     try:
-        wait_for(lambda: finished(setup, 1), timeout=30, what="the mail done after the restart")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=30, what="the mail done after the restart")
         assert service.events("notify.uncertain")
         dovecot.append(user.user, make_mail(subject="Recruiting: next role"))
-        wait_for(lambda: finished(setup, 2), timeout=30, what="the next mail done")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 2), timeout=30, what="the next mail done")
     finally:
         code = service.stop()
         print("".join(first_run.lines[-30:]), "".join(service.lines[-60:]))  # shown when the test fails
@@ -107,7 +107,7 @@ def _alerts(fake_telegram: FakeTelegram, head: str) -> int:
 
 
 def test_an_incident_is_told_once_across_a_restart(
-    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> None:
     setup["env"].update({"TRIAGE_ALERT_AFTER": "2", "ALERT_PROBE_SECONDS": "1", "ALERT_FLAP_SECONDS": "0"})
     user = setup["user"]
@@ -124,7 +124,8 @@ def test_an_incident_is_told_once_across_a_restart(
         time.sleep(6)  # failing probes after the restart: the same incident, no second alert
         assert _alerts(fake_telegram, "⚠️ The LLM is failing") == 1
         fake_llm.fail_all(None)
-        wait_for(lambda: finished(setup, 3), timeout=60, what="the mail processed after the recovery")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 3),
+                 timeout=60, what="the mail processed after the recovery")
         wait_for(lambda: _alerts(fake_telegram, "✅ The LLM recovered"), timeout=30, what="the recovery message")
         time.sleep(2)
     finally:
@@ -136,9 +137,6 @@ def test_an_incident_is_told_once_across_a_restart(
 def test_two_replicas_send_one_alert_and_one_recovery(
     tmp_path: Any, dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram, pg_url: str, imap_user: Any,
 ) -> None:
-    from tests.test_crash import service_env
-    from tests.test_service_e2e import cli
-
     env = service_env(tmp_path, pg_url, imap_user, fake_llm, fake_telegram)
     # A recovery hold (as by default, shorter): LLM calls sent before the fix may still answer 502 after
     # the first success. Within the hold they reopen the same incident silently; with no hold at all
@@ -158,7 +156,7 @@ def test_two_replicas_send_one_alert_and_one_recovery(
         wait_for(lambda: _alerts(fake_telegram, "⚠️ The LLM is failing"), timeout=40, what="the alert")
         time.sleep(5)
         fake_llm.fail_all(None)
-        wait_for(lambda: finished(world, 8), timeout=90, what="every mail after the recovery")
+        wait_for(lambda: finished(world["env"], world["cwd"], 8), timeout=90, what="every mail after the recovery")
         wait_for(lambda: _alerts(fake_telegram, "✅ The LLM recovered"), timeout=30, what="the recovery")
         time.sleep(3)
     finally:
@@ -170,7 +168,7 @@ def test_two_replicas_send_one_alert_and_one_recovery(
 
 
 def test_a_telegram_outage_pauses_the_cards_without_killing_mail(
-    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,
 ) -> None:
     setup["env"].update({"RETRY_MAX_ATTEMPTS": "2", "TRIAGE_ALERT_AFTER": "2", "ALERT_PROBE_SECONDS": "1",
                          "ALERT_FLAP_SECONDS": "0", "RETRY_BASE_SECONDS": "0.2", "RETRY_MAX_SECONDS": "1"})
@@ -182,12 +180,11 @@ def test_a_telegram_outage_pauses_the_cards_without_killing_mail(
             dovecot.append(user.user, make_mail(subject=f"Recruiting: role {i} while Telegram is down"))
         wait_for(lambda: service.events("alert.fired"), timeout=30, what="the Telegram incident")
         time.sleep(8)  # probes fail meanwhile; two attempts would have made the mail dead
-        from tests.test_service_e2e import stored
-
         rows = stored(setup["env"], setup["cwd"])
         assert len(rows) == 3 and all(r["state"] == "retry_wait" and r["stage"] == "notify" for r in rows), rows
         fake_telegram.fail_all(None)
-        rows = wait_for(lambda: finished(setup, 3), timeout=30, what="the cards after Telegram is back")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], 3),
+                        timeout=30, what="the cards after Telegram is back")
         try:
             wait_for(lambda: _alerts(fake_telegram, "✅ Telegram recovered"), timeout=20, what="the recovery message")
         except AssertionError:

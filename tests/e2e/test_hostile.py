@@ -33,10 +33,10 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM, default_triage_answer
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import service_env
-from tests.test_service_e2e import Service, cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, cli, finished, service_env
 
-HOSTILE = sorted((Path(__file__).parent / "data" / "hostile").glob("*.eml"))
+HOSTILE = sorted((Path(__file__).parents[1] / "data" / "hostile").glob("*.eml"))
 BEARER = "hostile-bearer-5c1e9a77d2"
 LLM_KEY = "hostile-llm-key-0b3d6f"
 SMTP_PASSWORD = "hostile-smtp-pw-91ac"
@@ -139,7 +139,7 @@ def test_hostile_mail_changes_nothing_it_should_not(
         loops = loop_mails(imap_user.user)
         for raw in loops.values():
             dovecot.append(imap_user.user, raw)
-        rows = wait_for(lambda: _finished(env, tmp_path, len(HOSTILE) + len(loops)), timeout=90,
+        rows = wait_for(lambda: finished(env, tmp_path, len(HOSTILE) + len(loops)), timeout=90,
                         what="every mail finished")
         time.sleep(1)  # a stray send after the last stage would show up now
     finally:
@@ -244,10 +244,3 @@ def _assert_fenced(body: dict[str, Any]) -> None:
         assert fence is not None
         assert content.count(fence.group(1)) == 3  # the instruction, the opening and the closing marker
         assert content.index(f"<<<{fence.group(1)}\n") < content.index(f"\n{fence.group(1)}>>>")
-
-
-def _finished(env: dict[str, str], cwd: Path, count: int) -> list[dict[str, Any]] | None:
-    rows = stored(env, cwd)
-    if len(rows) >= count and all(r["state"] in {"done", "skipped", "dead"} for r in rows):
-        return rows
-    return None

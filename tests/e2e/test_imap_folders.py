@@ -14,16 +14,12 @@ from recruiter.mail.compose import KEY_HEADER
 from recruiter.mail.drafts import ImapDrafts
 from recruiter.mail.mailops import ImapMailbox
 from recruiter.settings import settings_from
-from tests.mailfactory import make_mail
+from tests.mailfactory import crlf, make_mail
 from tests.servers.cyrus import Cyrus
 from tests.servers.dovecot import ImapUser
 from tests.servers.fake_telegram import FakeTelegram
-from tests.support.service import Service, alerts, cli, run_env, stored, wait_for
-
-
-def crlf(raw: bytes) -> bytes:
-    """IMAP wants CRLF line ends; Cyrus refuses an APPEND with bare LFs (Dovecot accepts them)."""
-    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+from tests.support.poll import wait_for
+from tests.support.service import Service, alerts, cli, run_env, stored
 
 
 def cyrus_user(cyrus: Cyrus, folders: tuple[str | tuple[str, str], ...]) -> ImapUser:

@@ -22,8 +22,8 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import service_env
-from tests.test_service_e2e import Service, cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, cli, finished, service_env
 
 MB = 1024 * 1024
 
@@ -60,7 +60,7 @@ def test_a_30_mb_mail_is_stored_processed_and_announced_as_large(
         baseline = peak_rss_mb(service.proc.pid)
         dovecot.append(imap_user.user, raw)
         dovecot.append(imap_user.user, make_mail(subject="Small one after the big one"))
-        rows = wait_for(lambda: _finished(env, tmp_path, 2), timeout=120, what="both mails finished")
+        rows = wait_for(lambda: finished(env, tmp_path, 2), timeout=120, what="both mails finished")
         peak = peak_rss_mb(service.proc.pid)
     finally:
         code = service.stop()
@@ -98,13 +98,6 @@ def _draft_for(dovecot: Dovecot, user: ImapUser) -> tuple[int, set[str], bytes]:
         if email.message_from_bytes(row[2])["In-Reply-To"] == "<large-30mb@acme-talent.example>":
             return row
     raise AssertionError("no draft for the large mail")
-
-
-def _finished(env: dict[str, str], cwd: Path, count: int) -> list[dict[str, object]] | None:
-    rows = stored(env, cwd)
-    if len(rows) >= count and all(r["state"] in {"done", "skipped", "dead"} for r in rows):
-        return rows
-    return None
 
 
 async def _stored_raw(db_url: str, message_id: int) -> bytes:

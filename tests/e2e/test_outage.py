@@ -13,22 +13,14 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import finished, setup, start  # noqa: F401 — `setup` is a fixture
-from tests.test_service_e2e import stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import alerts, cards, finished, start, stored
 
 BURST = 8
 
 
-def alerts(fake_telegram: FakeTelegram) -> list[str]:
-    return [m["text"] for m in fake_telegram.messages() if not m.get("reply_markup")]
-
-
-def cards(fake_telegram: FakeTelegram) -> list[dict[str, Any]]:
-    return [m for m in fake_telegram.messages() if m.get("reply_markup")]
-
-
 def test_llm_502_burst_then_recovery(
-    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> None:
     setup["env"].update({"TRIAGE_ALERT_AFTER": "5", "ALERT_PROBE_SECONDS": "1",
                          "LLM_BREAKER_PROBE_SECONDS": "1"})
@@ -54,7 +46,8 @@ def test_llm_502_burst_then_recovery(
         assert not cards(fake_telegram) and not dovecot.messages(setup["user"].user, "Drafts")
 
         fake_llm.fail_all(None)
-        rows = wait_for(lambda: finished(setup, BURST), timeout=90, what="every mail after recovery")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], BURST),
+                        timeout=90, what="every mail after recovery")
         wait_for(lambda: len(alerts(fake_telegram)) == 2, timeout=20, what="the recovery message")
     finally:
         service.stop()
@@ -76,7 +69,7 @@ def _all_at_draft(world: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def test_rules_tier_no_is_not_final_during_an_outage(
-    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> None:
     """Mail the rules tier would skip waits for the LLM instead: a rules false negative must not lose
     recruiter mail. Once the LLM is back it decides (here: recruiter mail the rules miss)."""
@@ -94,7 +87,7 @@ def test_rules_tier_no_is_not_final_during_an_outage(
         fallback = service.events("triage.rules_fallback")[0]
         assert fallback["is_recruiter"] is False
         fake_llm.fail_all(None)
-        [row] = wait_for(lambda: finished(setup, 1), timeout=60, what="triaged after recovery")
+        [row] = wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=60, what="triaged after recovery")
     finally:
         service.stop()
     assert row["state"] == "done" and row["triage_tier"] == "llama-swap"

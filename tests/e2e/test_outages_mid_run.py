@@ -24,8 +24,8 @@ from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.radicale import Radicale
-from tests.test_crash import card_ids, finished, setup, start  # noqa: F401 — `setup` is a fixture
-from tests.test_service_e2e import Service, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, card_ids, finished, start, stored
 
 TERMINAL = {"done", "skipped", "dead"}
 
@@ -71,7 +71,7 @@ def radicale_back(radicale: Radicale) -> Iterator[Radicale]:
 
 
 def test_radicale_stopped_mid_run_waits_at_calendar_then_finishes_once(
-    setup: dict[str, Any], dovecot: Dovecot, radicale_back: Radicale, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, radicale_back: Radicale, fake_telegram: FakeTelegram,
 ) -> None:
     radicale = radicale_back
     user: ImapUser = setup["user"]
@@ -89,7 +89,8 @@ def test_radicale_stopped_mid_run_waits_at_calendar_then_finishes_once(
         # A first mail while Radicale is up: the calendar is created, looked up and cached, the HTTP
         # session is open. Then the server goes away under the running service.
         dovecot.append(user.user, _meeting_mail(0, 1))
-        wait_for(lambda: finished(setup, 1), timeout=30, what="the first mail done while Radicale is up")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 1),
+                 timeout=30, what="the first mail done while Radicale is up")
         assert len(radicale.events(calendar)) == 1
 
         radicale.stop()
@@ -121,7 +122,8 @@ def test_radicale_stopped_mid_run_waits_at_calendar_then_finishes_once(
         assert service.proc.poll() is None
 
         radicale.start()
-        rows = wait_for(lambda: finished(setup, 1 + len(burst)), timeout=40, what="every mail after Radicale is back")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], 1 + len(burst)),
+                        timeout=40, what="every mail after Radicale is back")
         assert service.proc.poll() is None, _tail(service)
         wait_for(lambda: any("The calendar recovered" in m["text"] for m in fake_telegram.messages()),
                  what="the one recovery message")
@@ -183,7 +185,7 @@ def _carry_on(
             assert restarts <= 3, "the service keeps dying after PostgreSQL is back"
             service = start(world)
             continue
-        rows = finished(world, done)
+        rows = finished(world["env"], world["cwd"], done)
         if rows:
             return service, restarts, rows
         time.sleep(0.3)
@@ -192,7 +194,7 @@ def _carry_on(
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgresql_restarted_mid_burst_loses_nothing_and_repeats_nothing(
-    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> None:
     """Accepted outcomes (the brief allows either): the service rides the restart out, or it exits
     non-zero and a restart carries on from the store. Which one happened is printed; either way no
@@ -245,7 +247,7 @@ def test_postgresql_restarted_mid_burst_loses_nothing_and_repeats_nothing(
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_postgresql_down_between_card_sent_and_recorded_sends_one_card(
-    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,
 ) -> None:
     user: ImapUser = setup["user"]
     fake_telegram.script(FakeTelegram.Delay(2.5, "sendMessage"))  # the card is in flight for 2.5 s
@@ -276,7 +278,7 @@ def test_postgresql_down_between_card_sent_and_recorded_sends_one_card(
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_idle_service_rides_out_a_postgresql_restart(
-    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,
 ) -> None:
     service = start(setup)
     try:
@@ -289,7 +291,7 @@ def test_idle_service_rides_out_a_postgresql_restart(
         time.sleep(1.0)
         assert service.proc.poll() is None, "the service exited:\n" + _tail(service)
         dovecot.append(setup["user"].user, make_mail(subject="Recruiting after the database restart"))
-        wait_for(lambda: finished(setup, 1), timeout=30, what="mail after the restart")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=30, what="mail after the restart")
         assert len(fake_telegram.messages()) == 1
     finally:
         if not _pg_ready():

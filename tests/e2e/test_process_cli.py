@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import email
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support.service import clean_env
+
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
-
-
-def clean_env() -> dict[str, str]:
-    """The environment without any of the service's variables."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
-    return {k: v for k, v in os.environ.items() if k in keep}
 
 
 def recruiter(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -17,8 +17,8 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import finished, setup, start  # noqa: F401 — `setup` is a fixture
-from tests.test_service_e2e import wait_for
+from tests.support.poll import wait_for
+from tests.support.service import finished, start
 
 
 def history(env: dict[str, str], message_id: int) -> tuple[list[Attempt], list[SideEffect]]:
@@ -35,14 +35,14 @@ def history(env: dict[str, str], message_id: int) -> tuple[list[Attempt], list[S
 
 
 def test_a_failed_draft_call_keeps_the_triage_verdict(
-    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> None:
     fake_llm.script(FakeLLM.Delay(0), FakeLLM.Status(503))  # triage answers, the first draft call fails
     service = start(setup)
     try:
         dovecot.append(setup["user"].user, make_mail(subject="Recruiting: a role at Acme",
                                                      body="Hi, I'm a recruiter with a role for you.\n"))
-        [row] = wait_for(lambda: finished(setup, 1), timeout=60, what="the message to finish")
+        [row] = wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=60, what="the message to finish")
     finally:
         service.stop()
     assert (row["state"], row["attempts"]) == ("done", 1)
@@ -55,7 +55,7 @@ def test_a_failed_draft_call_keeps_the_triage_verdict(
 
 
 def test_a_failed_calendar_write_keeps_the_draft_record(
-    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
 ) -> None:
     events = setup["cwd"] / "events"
     events.write_text("not a directory")  # the event file cannot be written: the calendar stage fails
@@ -71,7 +71,7 @@ def test_a_failed_calendar_write_keeps_the_draft_record(
         assert [e.kind for e in effects] == ["draft"]  # written with the failure: the retry skips the draft
         events.unlink()
         events.mkdir()
-        [row] = wait_for(lambda: finished(setup, 1), timeout=60, what="the message to finish")
+        [row] = wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=60, what="the message to finish")
     finally:
         service.stop()
         if events.is_file():

@@ -21,7 +21,8 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import OPENAI_CHAT_FIELDS, RELAY_KEY, RELAY_MODEL, FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.support.service import Service, alerts, cards, cli, finished, run_env, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, alerts, cards, cli, finished, run_env, stored
 
 MAILS = 3
 

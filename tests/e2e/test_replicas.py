@@ -17,8 +17,8 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import card_ids, finished, service_env
-from tests.test_service_e2e import Service, cli, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, card_ids, cli, finished, service_env
 
 BURST = 10
 
@@ -45,7 +45,7 @@ def test_two_replicas_share_a_burst_and_the_standby_takes_over(
         wait_for(lambda: second.events("imap.standby"), what="the second replica standing by")
         for i in range(BURST):
             dovecot.append(setup["user"].user, make_mail(subject=f"Recruiting: role {i}"))
-        rows = wait_for(lambda: finished(setup, BURST), timeout=60, what="the burst")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], BURST), timeout=60, what="the burst")
         worked = [len(r.events("message.finished")) for r in replicas]
         assert sum(worked) == BURST and all(worked), worked  # both replicas ran stages
 
@@ -53,7 +53,8 @@ def test_two_replicas_share_a_burst_and_the_standby_takes_over(
         first.proc.wait(timeout=10)
         wait_for(lambda: second.events("imap.connected"), timeout=30, what="the standby taking over")
         dovecot.append(setup["user"].user, make_mail(subject="Recruiting: after the takeover"))
-        rows = wait_for(lambda: finished(setup, BURST + 1), timeout=60, what="mail after the takeover")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], BURST + 1),
+                        timeout=60, what="mail after the takeover")
     finally:
         for replica in replicas:
             if replica.proc.poll() is None:

@@ -25,8 +25,8 @@ from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.radicale import Radicale
-from tests.test_crash import service_env
-from tests.test_service_e2e import Service, cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, cli, finished, service_env
 
 BEARER = "secret-bearer-e1f0c3a9b7"
 LLAMA_KEY = "secret-llama-key-4d2a71"
@@ -81,7 +81,7 @@ def test_no_secret_in_any_output_while_everything_fails(
     try:
         wait_for(lambda: service.events("imap.connected"), what="the good mailbox connected")
         dovecot.append(imap_user.user, make_mail(subject="Recruiter: SRE at Acme (LLM fails)"))
-        wait_for(lambda: _finished(env, tmp_path, 1), timeout=60, what="the first mail finished")
+        wait_for(lambda: finished(env, tmp_path, 1), timeout=60, what="the first mail finished")
 
         # Phase 2: Telegram answers 5xx twice; the CalDAV password is wrong.
         fake_telegram.script(fake_telegram.Status(502), fake_telegram.Status(500))
@@ -90,12 +90,12 @@ def test_no_secret_in_any_output_while_everything_fails(
                                                            "MEETING: 2026-12-03T15:00:00+00:00 30\n"))
         dovecot.append(imap_user.user, make_mail(subject="Recruiter: Staff role at Initech",
                                                  body="Hi, I'm a recruiter at Initech with a role for you.\n"))
-        wait_for(lambda: _finished(env, tmp_path, 3), timeout=90, what="the second phase finished")
+        wait_for(lambda: finished(env, tmp_path, 3), timeout=90, what="the second phase finished")
 
         # Phase 3: both tiers refuse the key (401, echoing it): each is told once, the mail waits, then flows.
         fake_llm.script(echo(401), echo(401))
         dovecot.append(imap_user.user, make_mail(subject="Recruiter: role at Hooli (LLM refuses the key)"))
-        rows = wait_for(lambda: _finished(env, tmp_path, 4), timeout=60, what="every mail finished")
+        rows = wait_for(lambda: finished(env, tmp_path, 4), timeout=60, what="every mail finished")
         wait_for(lambda: [e for e in service.events("imap.disconnected") if e.get("mailbox") == "bad"],
                  what="the bad mailbox failed")
 
@@ -163,13 +163,6 @@ async def _dump_database(url: str) -> str:
 def _where(text: str, secret: str) -> str:
     at = text.index(secret)
     return text[max(0, at - 120):at + len(secret) + 40]
-
-
-def _finished(env: dict[str, str], cwd: Path, count: int) -> list[dict[str, Any]] | None:
-    rows = stored(env, cwd)
-    if len(rows) >= count and all(r["state"] in {"done", "skipped", "dead"} for r in rows):
-        return rows
-    return None
 
 
 def test_a_url_encoded_database_password_is_redacted_as_written_and_decoded() -> None:

@@ -25,7 +25,8 @@ from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.radicale import Radicale
-from tests.support.service import Service, cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, cli, finished
 
 SECRET = "e2e-bearer-secret-123"
 
@@ -107,7 +108,7 @@ def test_pipeline_end_to_end_on_real_servers(
                                           body="Hey! Are we still on for dinner on Friday?\n"))
         dovecot.append(me.user, _with_attachment())
         total = 1 + len(recruiting) + len(bulk) + 2  # shared once, the friend, the attachment
-        rows = wait_for(lambda: _all_finished(env, cwd, total), timeout=60, what="every message finished")
+        rows = wait_for(lambda: finished(env, cwd, total), timeout=60, what="every message finished")
 
         by_subject = {r["subject"]: r for r in rows}
         assert "backlog from before the first start" not in by_subject
@@ -204,7 +205,7 @@ def test_pipeline_end_to_end_on_real_servers(
         dovecot.restart()
         dovecot.append(me.user, make_mail(subject="After the restart: recruiting for Umbrella",
                                           body="Hi, I'm a recruiter at Umbrella with a role for you.\n"))
-        wait_for(lambda: _all_finished(env, cwd, total + 1), timeout=90, what="mail after the restart")
+        wait_for(lambda: finished(env, cwd, total + 1), timeout=90, what="mail after the restart")
         assert len(fake_telegram.messages()) == 6
         assert service.proc.poll() is None
     finally:
@@ -226,10 +227,3 @@ def _with_attachment() -> bytes:
     ), policy=email.policy.default)
     msg.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="spec.pdf")  # type: ignore[attr-defined]
     return bytes(msg)
-
-
-def _all_finished(env: dict[str, str], cwd: Path, count: int) -> list[dict[str, Any]] | None:
-    rows = stored(env, cwd)
-    if len(rows) >= count and all(r["state"] in {"done", "skipped", "dead"} for r in rows):
-        return rows
-    return None

@@ -15,8 +15,8 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import finished, service_env, start
-from tests.test_service_e2e import cli, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import cli, finished, service_env, start
 
 BEARER = "crash-secret-1"
 KEY = "a-separate-link-signing-key-0123456789"
@@ -43,7 +43,7 @@ def test_a_separate_key_signs_the_links_and_the_bearer_cannot(
     service = start(world)
     try:
         dovecot.append(imap_user.user, make_mail(subject="Recruiting: Staff role at Keyed"))
-        wait_for(lambda: finished(world, 1), timeout=30, what="the card")
+        wait_for(lambda: finished(world["env"], world["cwd"], 1), timeout=30, what="the card")
         link = urlparse(_send_link(fake_telegram))
         query = {k: v[0] for k, v in parse_qs(link.query).items()}
         message, expires, sig = int(query["m"]), int(query["exp"]), query["sig"]
@@ -71,7 +71,7 @@ def test_without_the_key_the_bearer_signs_and_the_start_says_so_once(
     service = start(world)
     try:
         dovecot.append(imap_user.user, make_mail(subject="Recruiting: Staff role at Legacy"))
-        wait_for(lambda: finished(world, 1), timeout=30, what="the card")
+        wait_for(lambda: finished(world["env"], world["cwd"], 1), timeout=30, what="the card")
         link = urlparse(_send_link(fake_telegram))
         query = {k: v[0] for k, v in parse_qs(link.query).items()}
         assert verify_link(BEARER, "send", int(query["m"]), int(query["exp"]), query["sig"],

@@ -21,8 +21,8 @@ from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.postgres import PG_HOST, PG_PORT, _run_in_thread
-from tests.test_crash import card_ids, finished, service_env, start
-from tests.test_service_e2e import cli, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import card_ids, cli, finished, service_env, start, stored
 
 
 def _in_database(url: str, sql: str) -> None:
@@ -72,7 +72,8 @@ def test_a_mail_the_store_refuses_for_an_unknown_reason_is_quarantined(
     try:
         dovecot.append(imap_user.user, make_mail(subject="Recruiting: please refuse me"))
         dovecot.append(imap_user.user, make_mail(subject="Recruiting: the next role"))
-        rows = wait_for(lambda: finished(world, 2), timeout=40, what="both mails stored and finished")
+        rows = wait_for(lambda: finished(world["env"], world["cwd"], 2),
+                        timeout=40, what="both mails stored and finished")
     finally:
         code = service.stop()
         print("".join(service.lines[-40:]))
@@ -93,7 +94,7 @@ def test_a_mailbox_stuck_at_one_uid_is_told_once_and_when_it_moves(
     service = start(world)
     try:
         dovecot.append(imap_user.user, make_mail(subject="Recruiting: before"))
-        wait_for(lambda: finished(world, 1), timeout=30, what="the first mail")
+        wait_for(lambda: finished(world["env"], world["cwd"], 1), timeout=30, what="the first mail")
         _in_database(pg_url, """
             CREATE FUNCTION refuse_uid() RETURNS trigger AS $$
             BEGIN
@@ -113,7 +114,7 @@ def test_a_mailbox_stuck_at_one_uid_is_told_once_and_when_it_moves(
         assert not any("cannot connect" in t or "database is unavailable" in t for t in _texts(fake_telegram))
         assert service.proc.poll() is None
         _in_database(pg_url, "DROP TRIGGER refuse_uid ON messages")
-        wait_for(lambda: finished(world, 3), timeout=90, what="the mailbox moving again")
+        wait_for(lambda: finished(world["env"], world["cwd"], 3), timeout=90, what="the mailbox moving again")
         wait_for(lambda: any("Mailbox me moves again" in t for t in _texts(fake_telegram)), timeout=30,
                  what="the recovery message")
         rows = stored(world["env"], world["cwd"])

@@ -25,8 +25,8 @@ from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.postgres import admin, terminate_sessions
-from tests.test_crash import card_ids, finished, service_env, start
-from tests.test_service_e2e import cli, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import card_ids, cli, finished, service_env, start
 
 FAULT_SECONDS = 12.0
 
@@ -51,18 +51,19 @@ def _fault_then_mail(world: dict[str, Any], dovecot: Dovecot, fake_telegram: Fak
     service = start(world)
     try:
         dovecot.append(user.user, make_mail(subject="Recruiting: before the fault"))
-        wait_for(lambda: finished(world, 1), timeout=30, what="the first mail done")
+        wait_for(lambda: finished(world["env"], world["cwd"], 1), timeout=30, what="the first mail done")
         fault()
         dovecot.append(user.user, make_mail(subject="Recruiting: during the fault"))
         wait_for(lambda: any("database is unavailable" in t for t in _texts(fake_telegram)), timeout=30,
                  what="the database alert")
         assert service.proc.poll() is None
         heal()
-        rows = wait_for(lambda: finished(world, 2), timeout=60, what="the mail of the fault processed after it")
+        rows = wait_for(lambda: finished(world["env"], world["cwd"], 2),
+                        timeout=60, what="the mail of the fault processed after it")
         wait_for(lambda: any(t.startswith("✅ The database is back") for t in _texts(fake_telegram)), timeout=30,
                  what="the recovery message")
         dovecot.append(user.user, make_mail(subject="Recruiting: after the fault"))
-        rows = wait_for(lambda: finished(world, 3), timeout=30, what="mail after the fault")
+        rows = wait_for(lambda: finished(world["env"], world["cwd"], 3), timeout=30, what="mail after the fault")
         time.sleep(3)
         assert service.proc.poll() is None
     finally:

@@ -13,8 +13,8 @@ from typing import Any
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_crash import card_ids, finished, setup, start  # noqa: F401 — `setup` is a fixture
-from tests.test_service_e2e import Service, stored, wait_for
+from tests.support.poll import wait_for
+from tests.support.service import Service, card_ids, finished, start, stored
 
 BETWEEN = 120  # newsletters while the service is down (prefiltered: no LLM), for a re-scan that takes a while
 
@@ -26,13 +26,13 @@ def _newsletter(i: int) -> bytes:
 
 
 def test_uidvalidity_change_with_a_kill_during_the_rescan_stores_each_mail_once(
-    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,  # noqa: F811
+    setup: dict[str, Any], dovecot: Dovecot, fake_telegram: FakeTelegram,
 ) -> None:
     user = setup["user"]
     service = start(setup)
     try:
         dovecot.append(user.user, make_mail(subject="Recruiting: stored before the change"))
-        wait_for(lambda: finished(setup, 1), timeout=30, what="the first mail")
+        wait_for(lambda: finished(setup["env"], setup["cwd"], 1), timeout=30, what="the first mail")
     finally:
         assert service.stop() == 0
 
@@ -57,7 +57,8 @@ def test_uidvalidity_change_with_a_kill_during_the_rescan_stores_each_mail_once(
     try:
         wait_for(lambda: service.events("imap.rescanned"), timeout=60, what="the re-scan after the restart")
         dovecot.append(user.user, make_mail(subject="Recruiting: after the change"))
-        rows = wait_for(lambda: finished(setup, 4 + BETWEEN), timeout=90, what="every mail processed")
+        rows = wait_for(lambda: finished(setup["env"], setup["cwd"], 4 + BETWEEN),
+                        timeout=90, what="every mail processed")
         time.sleep(2)
         rows = stored(setup["env"], setup["cwd"])
     finally:

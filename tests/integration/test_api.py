@@ -23,7 +23,7 @@ from recruiter.store.repo import Store
 from recruiter.web import make_app
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import free_port
-from tests.test_dlq import recruiter
+from tests.support.service import recruiter
 
 TOKEN = "api-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

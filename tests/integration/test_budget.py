@@ -23,7 +23,7 @@ from recruiter.store.migrate import upgrade_head
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import ImapUser
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_callbacks import env_for
+from tests.support.callbacks import env_for
 
 
 def spin() -> None:
@@ -260,7 +260,7 @@ def test_helpers_log_like_the_service_and_never_split_its_lines(tmp_path: Path) 
     import sys
 
     done = subprocess.run([sys.executable, "-c", _LOG_SCRIPT], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stderr.splitlines()
     events = [json.loads(line)["event"] for line in lines]  # every line is one JSON object

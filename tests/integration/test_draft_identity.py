@@ -27,7 +27,7 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.smtp import SmtpSink
-from tests.test_callbacks import World, app_for, env_for, process, uidvalidity
+from tests.support.callbacks import World, app_for, env_for, process, uidvalidity
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning"),
               pytest.mark.both_imap_servers]

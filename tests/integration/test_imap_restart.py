@@ -22,11 +22,11 @@ from recruiter.mail.compose import KEY_HEADER
 from recruiter.mail.drafts import ImapDrafts
 from recruiter.mail.mailops import ImapMailbox
 from recruiter.settings import settings_from
-from tests.mailfactory import make_mail
+from tests.mailfactory import crlf, make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram
-from tests.support.service import Service, cards, cli, finished, run_env, wait_for
-from tests.test_imap_folders import crlf
+from tests.support.poll import wait_for
+from tests.support.service import Service, cards, cli, finished, run_env
 
 OUTAGE_SECONDS = 12.0  # long enough for the watcher's backoff (1, 2, 4, 5 s) to reach its cap
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 
 import aioimaplib
 import pytest
@@ -13,53 +11,11 @@ import pytest
 from recruiter.mail import imap
 from recruiter.mail.watcher import Watcher
 from recruiter.settings import MailboxSettings
-from recruiter.store.migrate import upgrade_head
 from recruiter.store.repo import Store
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
-
-
-def mailbox(user: ImapUser, name: str = "me") -> MailboxSettings:
-    return MailboxSettings(name=name, host=user.host, port=user.port, user=user.user, password=user.password,
-                           tls="none", folder="INBOX", drafts=None, address=user.user)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/w.db"
-    await upgrade_head(url)
-    store = Store.from_url(url)
-    yield store
-    await store.aclose()
-
-
-async def eventually(check: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.1)
-
-
-async def subjects(store: Store) -> list[str]:
-    return [m.subject for m in await store.list_messages()]
-
-
-async def start(watcher: Watcher) -> asyncio.Task[None]:
-    task = asyncio.create_task(watcher.run())
-    await eventually(lambda: watcher.connected)
-    await eventually(lambda: watcher.store.checkpoint(watcher.mb.name))
-    return task
-
-
-async def stop(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+from tests.support.poll import eventually
+from tests.support.watcher import mailbox, start, stop, subjects
 
 
 @pytest.mark.both_imap_servers

@@ -13,7 +13,8 @@ from recruiter.mail.watcher import Watcher
 from recruiter.store.repo import Store
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import ImapUser
-from tests.test_watcher import eventually, mailbox, start, stop, store  # noqa: F401 — the store fixture
+from tests.support.poll import eventually
+from tests.support.watcher import mailbox, start, stop
 
 BURST = 300
 FILLER = "Some text of a long mail.\n" * 4000  # ~100 KB: catch-ups take a while
@@ -33,7 +34,7 @@ def _append_slowly(user: ImapUser, count: int, gap: float) -> None:
 
 
 async def test_a_burst_during_catch_up_is_stored_without_waiting_for_the_idle_renewal(
-    imap_user: ImapUser, store: Store  # noqa: F811
+    imap_user: ImapUser, store: Store
 ) -> None:
     watcher = Watcher(mailbox(imap_user), store, renew_seconds=600)
     task = await start(watcher)

@@ -19,7 +19,8 @@ from recruiter.store.migrate import upgrade_head
 from recruiter.store.repo import Store
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
-from tests.test_watcher import eventually, mailbox, subjects
+from tests.support.poll import eventually
+from tests.support.watcher import mailbox, subjects
 
 
 @pytest.fixture

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,40 +19,12 @@ from recruiter.notify.card import (
 )
 from recruiter.notify.telegram import html_to_plain
 from tests.servers.fake_telegram import ApiError, parse_html
-
-RTL = "مرحبا بك في شركتنا — שלום"
-NASTY = "<b>bold</b> & <script>alert('x')</script> *stars* _under_ `tick` 😀👩‍💻 " + RTL
-
-
-def _mail(**overrides: Any) -> ParsedMail:
-    values: dict[str, Any] = {
-        "key": "k@acme.example", "message_id": "<k@acme.example>",
-        "subject": "Staff SRE at Acme — quick chat?", "from_name": "Jane Doe",
-        "from_addr": "jane@acme.example", "to_addrs": ("me@example.org",), "reply_to": None,
-        "date": datetime(2026, 11, 20, 9, 30, tzinfo=UTC), "references": (),
-    }
-    values.update(overrides)
-    return ParsedMail(**values)
-
-
-def _triage(**overrides: Any) -> TriageResult:
-    values: dict[str, Any] = {
-        "is_recruiter": True, "confidence": 0.87, "kind": "scheduling", "company": "Acme",
-        "role": "Staff SRE", "location": "London", "remote": "hybrid", "compensation": "£150k-£180k",
-        "summary": "Acme proposes an intro call for a Staff SRE role.",
-        "meetings": [
-            Meeting.model_validate({"start": "2026-12-03T15:00:00+02:00", "title": "Intro call"}),
-            Meeting(start=datetime(2026, 12, 4, 10, 0, tzinfo=ZoneInfo("Europe/Berlin")), title="Tech"),
-            Meeting.model_validate({"start": "2026-12-05T09:00:00Z", "title": "Onsite"}),
-        ],
-    }
-    values.update(overrides)
-    return TriageResult(**values)
+from tests.support.cards import NASTY, RTL, a_mail, a_triage
 
 
 def _card(mail: ParsedMail | None = None, triage: TriageResult | None = None, draft: str = "Hi Jane,\n\nThanks!",
           **kwargs: Any) -> str:
-    return render_card(mail=mail or _mail(), triage=triage or _triage(), draft=draft, mailbox="work",
+    return render_card(mail=mail or a_mail(), triage=triage or a_triage(), draft=draft, mailbox="work",
                        tier="llama-swap", **kwargs)
 
 
@@ -74,7 +44,7 @@ def test_card_shows_everything_the_owner_needs() -> None:
 
 
 def test_unknown_fields_are_marked() -> None:
-    triage = _triage(company=None, role=None, location=None, remote="unknown", compensation=None, meetings=[],
+    triage = a_triage(company=None, role=None, location=None, remote="unknown", compensation=None, meetings=[],
                      summary="")
     plain = parse_html(_card(triage=triage, draft=""))
     assert "Company: —" in plain and "Role: —" in plain and "Location: —" in plain
@@ -83,8 +53,8 @@ def test_unknown_fields_are_marked() -> None:
 
 
 def test_untrusted_text_is_escaped() -> None:
-    mail = _mail(subject=NASTY, from_name="<Jane> & \u202eevil\u202c", from_addr="a&b@x.example")
-    triage = _triage(company=NASTY[:200], role="<i>Lead</i>", summary=NASTY, location="Tel Aviv " + RTL)
+    mail = a_mail(subject=NASTY, from_name="<Jane> & \u202eevil\u202c", from_addr="a&b@x.example")
+    triage = a_triage(company=NASTY[:200], role="<i>Lead</i>", summary=NASTY, location="Tel Aviv " + RTL)
     card = _card(mail, triage, draft=NASTY + "\n<a href='https://evil.example'>click</a>")
     plain = parse_html(card)
     assert "<script>alert('x')</script>" in plain  # shown as text ...
@@ -106,9 +76,9 @@ def test_draft_preview_is_about_400_chars() -> None:
 @pytest.mark.parametrize("size", [4000, 5000, 20000])
 def test_long_everything_stays_under_the_limit(size: int) -> None:
     long = ("&<>" * size)[:size]
-    mail = _mail(subject=long, from_name=long)
+    mail = a_mail(subject=long, from_name=long)
     meetings = [Meeting.model_validate({"start": "2026-12-03T15:00:00+02:00", "title": long[:200]})] * 10
-    triage = _triage(company=long[:200], role=long[:200], location=long[:200], compensation=long[:200],
+    triage = a_triage(company=long[:200], role=long[:200], location=long[:200], compensation=long[:200],
                      summary=long[:500], meetings=meetings)
     for tier in ("rules", long[:100]):
         card = render_card(mail=mail, triage=triage, draft=long, mailbox=long[:100], tier=tier,
@@ -120,7 +90,7 @@ def test_long_everything_stays_under_the_limit(size: int) -> None:
 
 def test_emoji_count_double_towards_the_limit() -> None:
     emoji = "😀" * 3000
-    card = _card(_mail(subject=emoji, from_name=emoji), _triage(summary=emoji[:500]), draft=emoji)
+    card = _card(a_mail(subject=emoji, from_name=emoji), a_triage(summary=emoji[:500]), draft=emoji)
     assert utf16_len(card) <= TELEGRAM_LIMIT
     parse_html(card)
 
@@ -132,8 +102,8 @@ def test_random_hostile_text_always_parses() -> None:
     for _ in range(200):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 700)))
         # Lone surrogates (undecodable mail bytes) can reach the parsed mail, not the validated triage.
-        mail = _mail(subject=text + "\udc80", from_name=text[:50])
-        triage = _triage(company=text[:200] or None, summary=text[:500])
+        mail = a_mail(subject=text + "\udc80", from_name=text[:50])
+        triage = a_triage(company=text[:200] or None, summary=text[:500])
         card = render_card(mail=mail, triage=triage, draft=text + "\ud800", mailbox="work", tier="rules")
         try:
             parse_html(card)
@@ -145,13 +115,13 @@ def test_random_hostile_text_always_parses() -> None:
 
 
 def test_plain_card_matches_the_html_card() -> None:
-    mail = _mail(subject="A & B <c>")
-    plain = render_plain(mail=mail, triage=_triage(), draft="Hi & bye", mailbox="work", tier="rules")
+    mail = a_mail(subject="A & B <c>")
+    plain = render_plain(mail=mail, triage=a_triage(), draft="Hi & bye", mailbox="work", tier="rules")
     assert "<b>" not in plain and "&amp;" not in plain
     assert "Subject: A & B <c>" in plain
     assert "  | Hi & bye" in plain
     assert "Thu 03 Dec 2026 15:00 UTC+02:00" in plain
-    assert html_to_plain(render_card(mail=mail, triage=_triage(), draft="x", mailbox="work", tier="rules")) \
+    assert html_to_plain(render_card(mail=mail, triage=a_triage(), draft="x", mailbox="work", tier="rules")) \
         .startswith("📨 Recruiter mail")
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,11 +12,10 @@ from structlog.testing import capture_logs
 
 from recruiter.health import Incidents
 from recruiter.notify.telegram import TelegramNotifier
-from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store
 from tests.servers.fake_telegram import FakeTelegram
+from tests.support.telegram import chat_texts
 
-CHAT = "4242"
 START = datetime(2026, 6, 2, 14, 41, tzinfo=UTC).timestamp()  # 17:41 EEST, the post-mortem's first 502
 TIER = "llama-swap:qwen3-8b"
 ERROR = "502 Bad Gateway from llama-swap (qwen3-8b)"
@@ -43,28 +41,6 @@ class Waiting:
         return self.count
 
 
-@pytest.fixture
-async def notifier(fake_telegram: FakeTelegram) -> AsyncIterator[TelegramNotifier]:
-    """A real TelegramNotifier pointed at the fake."""
-    notifier = TelegramNotifier(fake_telegram.token, CHAT, base_url=fake_telegram.base_url, timeout=5)
-    try:
-        yield notifier
-    finally:
-        await notifier.aclose()
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    """The incidents' own store: a migrated SQLite file."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'alerts.db'}"
-    await prepare_database(url)
-    store = Store.from_url(url)
-    try:
-        yield store
-    finally:
-        await store.aclose()
-
-
 _STORES: list[Store] = []
 
 
@@ -78,11 +54,6 @@ def _the_store(store: Store) -> Iterator[None]:
 def _incidents(notifier: TelegramNotifier, clock: Clock, waiting: Waiting | None = None,
                **kwargs: Any) -> Incidents:
     return Incidents(notifier, _STORES[-1], clock=clock, waiting=waiting or Waiting(), **kwargs)
-
-
-def _texts(fake: FakeTelegram) -> list[str]:
-    """What the owner's phone shows, in order (the fake stores the text with the HTML parsed)."""
-    return [message["text"] for message in fake.chats.get(CHAT, {}).values()]
 
 
 async def _fail(incidents: Incidents, times: int, *, error: str = ERROR, tier: str = TIER) -> None:
@@ -109,11 +80,11 @@ async def test_post_mortem_replay_gives_one_alert_and_one_recovery(
         waiting.count = 3 + attempt // 8  # recruiter mail keeps arriving
         await incidents.triage_failed(tier=TIER, error=ERROR)
         if attempt == 3:
-            assert _texts(fake_telegram) == [] and not incidents.triage_paused
+            assert chat_texts(fake_telegram) == [] and not incidents.triage_paused
         if attempt == 4:
-            assert len(_texts(fake_telegram)) == 1 and incidents.triage_paused
+            assert len(chat_texts(fake_telegram)) == 1 and incidents.triage_paused
         await _run_for(incidents, clock, interval - 1, step=10)
-    [alert] = _texts(fake_telegram)
+    [alert] = chat_texts(fake_telegram)
     assert "The LLM is failing" in alert
     assert f"Last error: {ERROR}" in alert
     assert f"Tier: {TIER}" in alert
@@ -124,10 +95,10 @@ async def test_post_mortem_replay_gives_one_alert_and_one_recovery(
     waiting.count = 58
     await incidents.triage_succeeded()
     assert not incidents.triage_paused  # the backlog drains at once, and the owner is told at once
-    assert len(_texts(fake_telegram)) == 2
+    assert len(chat_texts(fake_telegram)) == 2
     await _run_for(incidents, clock, 3600)
-    assert len(_texts(fake_telegram)) == 2
-    recovery = _texts(fake_telegram)[1]
+    assert len(chat_texts(fake_telegram)) == 2
+    recovery = chat_texts(fake_telegram)[1]
     assert "The LLM recovered after 2 h 30 min" in recovery
     assert "Processed late: 58 messages" in recovery
     assert "2026-06-02 14:41 UTC to 2026-06-02 17:11 UTC" in recovery
@@ -141,15 +112,15 @@ async def test_reminders_every_remind_seconds_only(fake_telegram: FakeTelegram, 
     for _ in range(9 * 20):  # nine hours, a probe failing every three minutes
         await _run_for(incidents, clock, 180, step=60)
         await incidents.triage_failed(tier=TIER, error=ERROR)
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 3  # the alert, then reminders at 4 h and 8 h
     for reminder, hours in zip(texts[1:], (4, 8), strict=True):
         assert f"The LLM is still failing — for {hours} h\n" in reminder
         assert ERROR in reminder and TIER in reminder and "Waiting: 7 messages" in reminder
     await incidents.triage_succeeded()
     await _run_for(incidents, clock, 600)
-    assert len(_texts(fake_telegram)) == 4
-    assert "The LLM recovered after 9 h\n" in _texts(fake_telegram)[3]
+    assert len(chat_texts(fake_telegram)) == 4
+    assert "The LLM recovered after 9 h\n" in chat_texts(fake_telegram)[3]
 
 
 async def test_a_flap_within_flap_seconds_is_one_incident(
@@ -170,13 +141,13 @@ async def test_a_flap_within_flap_seconds_is_one_incident(
     await _fail(incidents, 2)  # a couple of failures below the threshold do not reopen it
     await incidents.triage_succeeded()
     await _run_for(incidents, clock, 600)
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 2
     assert "The LLM is failing" in texts[0]
     assert "The LLM recovered after 20 min" in texts[1]  # told at the first success; the relapse is silent
     # A new failure streak after the recovery was confirmed is a new incident.
     await _fail(incidents, 5)
-    assert len(_texts(fake_telegram)) == 3 and "The LLM is failing" in _texts(fake_telegram)[2]
+    assert len(chat_texts(fake_telegram)) == 3 and "The LLM is failing" in chat_texts(fake_telegram)[2]
 
 
 async def test_success_resets_the_count_before_the_threshold(
@@ -188,7 +159,7 @@ async def test_success_resets_the_count_before_the_threshold(
     await incidents.triage_succeeded()
     await _fail(incidents, 4)
     await _run_for(incidents, clock, 3600, step=60)
-    assert _texts(fake_telegram) == []
+    assert chat_texts(fake_telegram) == []
     assert not incidents.triage_paused
     assert incidents.snapshot()["consecutive_failures"] == 4
 
@@ -201,7 +172,7 @@ async def test_flap_seconds_zero_sends_the_recovery_at_the_first_success(
     await _fail(incidents, 5)
     clock.now += 90
     await incidents.triage_succeeded()
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 2
     assert "The LLM recovered after 1 min" in texts[1] and "Processed late: 9 messages" in texts[1]
 
@@ -229,7 +200,7 @@ async def test_telegram_500_during_the_alert_is_logged_and_delivered_later(
     assert [e["log_level"] for e in logs if e["event"] == "alert.delivery_failed"] == ["error"]
     fake_telegram.fail_all(None)
     await _run_for(incidents, clock, 120)
-    [alert] = _texts(fake_telegram)
+    [alert] = chat_texts(fake_telegram)
     assert ERROR in alert and "Waiting: 4 messages" in alert
     assert incidents.snapshot()["pending_deliveries"] == 0
 
@@ -245,9 +216,9 @@ async def test_telegram_down_for_hours_does_not_stack_reminders(
     assert incidents.snapshot()["pending_deliveries"] == 1  # only the alert, no reminders piling up
     fake_telegram.fail_all(None)
     await _run_for(incidents, clock, 600, step=10)
-    assert len(_texts(fake_telegram)) == 1
+    assert len(chat_texts(fake_telegram)) == 1
     await _run_for(incidents, clock, 4 * 3600, step=60)  # reminders count from the delivered alert
-    assert len(_texts(fake_telegram)) == 2
+    assert len(chat_texts(fake_telegram)) == 2
 
 
 async def test_429_retry_after_is_respected(fake_telegram: FakeTelegram, notifier: TelegramNotifier) -> None:
@@ -256,7 +227,7 @@ async def test_429_retry_after_is_respected(fake_telegram: FakeTelegram, notifie
     fake_telegram.script(FakeTelegram.Status(429, "Too Many Requests: retry after 7", retry_after=7))
     await _fail(incidents, 5)
     assert len(fake_telegram.calls_to("sendMessage")) == 1
-    assert _texts(fake_telegram) == []
+    assert chat_texts(fake_telegram) == []
     for _ in range(6):
         clock.now += 1
         await incidents.tick()
@@ -265,7 +236,7 @@ async def test_429_retry_after_is_respected(fake_telegram: FakeTelegram, notifie
     clock.now += 1
     await incidents.tick()
     assert len(fake_telegram.calls_to("sendMessage")) == 2
-    assert len(_texts(fake_telegram)) == 1
+    assert len(chat_texts(fake_telegram)) == 1
 
 
 async def test_a_permanent_telegram_error_is_logged_and_dropped(
@@ -280,7 +251,7 @@ async def test_a_permanent_telegram_error_is_logged_and_dropped(
     assert failed["log_level"] == "error" and failed["dropped"] is True
     assert incidents.snapshot()["pending_deliveries"] == 0
     await incidents.triage_succeeded()
-    [recovery] = _texts(fake_telegram)
+    [recovery] = chat_texts(fake_telegram)
     assert "The LLM recovered" in recovery
 
 
@@ -295,20 +266,20 @@ async def test_imap_down_ten_minutes_gives_one_alert_and_one_recovery(
     for _ in range(19):  # the watcher retries every 30 s
         await incidents.imap_state("work", connected=False, error=error)
         await _run_for(incidents, clock, 30)
-    assert _texts(fake_telegram) == []  # 9.5 min: not yet
+    assert chat_texts(fake_telegram) == []  # 9.5 min: not yet
     await incidents.imap_state("work", connected=False, error=error)
     await _run_for(incidents, clock, 30)
-    [alert] = _texts(fake_telegram)
+    [alert] = chat_texts(fake_telegram)
     assert "Mailbox work cannot connect" in alert and error in alert and "10 min" in alert
     assert incidents.snapshot()["imap"]["work"]["incident_open"] is True
     assert incidents.snapshot()["imap"]["home"]["connected"] is True
     for _ in range(40):
         await incidents.imap_state("work", connected=False, error=error)
         await _run_for(incidents, clock, 30)
-    assert len(_texts(fake_telegram)) == 1
+    assert len(chat_texts(fake_telegram)) == 1
     await incidents.imap_state("work", connected=True)
     await _run_for(incidents, clock, 600)
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 2
     assert "Mailbox work is connected again after 30 min" in texts[1]
     assert not incidents.triage_paused  # IMAP does not pause triage
@@ -323,17 +294,17 @@ async def test_imap_down_briefly_or_flapping_says_nothing_more(
     await _run_for(incidents, clock, 540)
     await incidents.imap_state("work", connected=True)  # back after 9 minutes: no alert
     await _run_for(incidents, clock, 3600, step=30)
-    assert _texts(fake_telegram) == []
+    assert chat_texts(fake_telegram) == []
     await incidents.imap_state("work", connected=False, error="timeout")
     await _run_for(incidents, clock, 700)
-    assert len(_texts(fake_telegram)) == 1
+    assert len(chat_texts(fake_telegram)) == 1
     await incidents.imap_state("work", connected=True)
     await _run_for(incidents, clock, 60)
     await incidents.imap_state("work", connected=False, error="connection reset")  # a flap
     await _run_for(incidents, clock, 900)
     await incidents.imap_state("work", connected=True)
     await _run_for(incidents, clock, 900)
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 2 and "connected again" in texts[1]
 
 
@@ -348,7 +319,7 @@ async def test_html_special_characters_are_delivered(fake_telegram: FakeTelegram
     await incidents.tick()
     await incidents.triage_succeeded()
     await incidents.imap_state("<inbox & co>", connected=True)
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 4
     assert f"Last error: {error}" in texts[0] and f"Tier: {tier}" in texts[0]
     assert "Mailbox <inbox & co> cannot connect" in texts[1] and "AUTHENTICATE failed: <x> & y" in texts[1]
@@ -359,7 +330,7 @@ async def test_html_special_characters_are_delivered(fake_telegram: FakeTelegram
 async def test_a_long_error_is_cut_to_fit_telegram(fake_telegram: FakeTelegram, notifier: TelegramNotifier) -> None:
     incidents = _incidents(notifier, Clock())
     await _fail(incidents, 5, error="&<" * 5000)
-    [alert] = _texts(fake_telegram)
+    [alert] = chat_texts(fake_telegram)
     assert len(alert) < 4096 and "…" in alert
 
 
@@ -388,7 +359,7 @@ async def test_concurrent_failures_send_one_alert(fake_telegram: FakeTelegram, n
     incidents = _incidents(notifier, Clock(), Waiting(2))
     await asyncio.gather(*(incidents.triage_failed(tier=TIER, error=ERROR) for _ in range(20)))
     await incidents.tick()
-    assert len(_texts(fake_telegram)) == 1
+    assert len(chat_texts(fake_telegram)) == 1
     assert incidents.snapshot()["consecutive_failures"] == 20
 
 
@@ -401,7 +372,7 @@ async def test_a_failing_waiting_query_does_not_stop_the_alert(
     incidents = Incidents(notifier, _STORES[-1], clock=Clock(), waiting=broken)
     with capture_logs() as logs:
         await _fail(incidents, 5)
-    [alert] = _texts(fake_telegram)
+    [alert] = chat_texts(fake_telegram)
     assert "Waiting: unknown number of messages" in alert
     assert any(e["event"] == "alert.waiting_unknown" and e["log_level"] == "error" for e in logs)
 
@@ -461,11 +432,11 @@ async def test_a_recovery_is_not_held_back_by_an_alert_waiting_to_be_delivered(
     fake_telegram.fail_all(None)
     clock.now += 1  # well before the alert's retry time
     await incidents.triage_succeeded()
-    texts = _texts(fake_telegram)
+    texts = chat_texts(fake_telegram)
     assert len(texts) == 1 and "The LLM recovered" in texts[0], texts
     assert incidents.snapshot()["pending_deliveries"] == 0
     await _run_for(incidents, clock, 600)
-    assert len(_texts(fake_telegram)) == 1, _texts(fake_telegram)
+    assert len(chat_texts(fake_telegram)) == 1, chat_texts(fake_telegram)
 
 
 async def test_two_successes_at_once_end_an_incident_without_an_error(

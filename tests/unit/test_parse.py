@@ -12,8 +12,9 @@ import pytest
 
 from recruiter.errors import UnparseableMail
 from recruiter.mail.parse import ParsedMail, parse_message
+from tests.mailfactory import damage
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def mail(body: str = "Hello Alex,\n\nA role for you.\n", **headers: str) -> bytes:
@@ -284,30 +285,13 @@ def test_html_sample_hides_nothing_from_the_reader_and_shows_nothing_hidden() ->
     assert "came across your profile" in parsed.text
 
 
-def _mutations(raw: bytes, rng: random.Random) -> bytes:
-    data = bytearray(raw)
-    for _ in range(rng.randint(1, 20)):
-        choice = rng.random()
-        position = rng.randrange(len(data) + 1)
-        if choice < 0.4 and data:
-            data[min(position, len(data) - 1)] = rng.randrange(256)
-        elif choice < 0.7:
-            data[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-        elif choice < 0.85:
-            del data[position:position + rng.randint(1, 50)]
-        else:
-            data[position:position] = rng.choice([b"=?utf-8?q?", b"?=", b"\n\n", b"--", b"boundary=",
-                                                  b"Content-Type: multipart/mixed", b"=\n", b"charset=x"])
-    return bytes(data)
-
-
 def test_fuzzed_samples_give_a_parsed_mail_or_unparseable() -> None:
     """A seeded stand-in for a property test: random damage to real samples never escapes as an
     exception other than UnparseableMail."""
     rng = random.Random(20261203)
     seeds = [path.read_bytes() for path in sorted(SAMPLES.glob("*.eml"))]
     for _ in range(600):
-        raw = _mutations(rng.choice(seeds), rng)
+        raw = damage(rng.choice(seeds), rng)
         try:
             parsed = parse_message(raw)
         except UnparseableMail:

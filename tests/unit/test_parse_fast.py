@@ -21,9 +21,9 @@ from recruiter.errors import UnparseableMail
 from recruiter.mail import parse
 from recruiter.mail.parse import ParsedMail, parse_headers, parse_message
 from recruiter.pipeline.ingest import describe
-from tests.test_parse import _mutations
+from tests.mailfactory import damage
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BODY_FIELDS = {"text", "calendar_parts", "attachments", "signature"}
 
 
@@ -40,7 +40,7 @@ def corpora() -> Iterator[tuple[str, bytes]]:
     rng = random.Random(5)
     seeds = [path.read_bytes() for path in stored]
     for index in range(400):
-        yield f"damaged-{index}", _mutations(rng.choice(seeds), rng)
+        yield f"damaged-{index}", damage(rng.choice(seeds), rng)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.mail.sources import iter_paths
 from recruiter.pipeline.prefilter import is_ats_domain, skip_reason
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def parsed(sender: str = "priya@northwind.example", reply_to: str | None = None, **headers: str) -> ParsedMail:

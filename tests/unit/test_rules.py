@@ -15,7 +15,7 @@ from recruiter.llm.schema import TriageResult
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.mail.sources import iter_paths
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 REF = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 # name -> expected (is_recruiter, kind) and, for recruiter mail, the facts the rules must find.

@@ -10,7 +10,7 @@ import pytest
 
 from recruiter.mail.sources import SourceError, iter_paths
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 def message(n: int) -> bytes:

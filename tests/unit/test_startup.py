@@ -19,7 +19,7 @@ from recruiter.memory import keep_releasing, release_memory
 from recruiter.store.migrate import alembic_config, at_head, downgrade, head_of, head_revision, prepare_database
 from recruiter.store.repo import make_engine
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # Imported by nothing `recruiter run` does when CalDAV is not configured and the database is at head.
 NOT_ON_THE_RUN_PATH = ("alembic", "mako", "caldav", "rich", "pygments", "mailbox", "recruiter.replay_cli",

@@ -13,7 +13,7 @@ from recruiter.links import card_links
 from recruiter.notify.card import render_card
 from recruiter.notify.telegram import Button, Notifier, StdoutNotifier, TelegramNotifier
 from tests.servers.fake_telegram import FakeTelegram
-from tests.test_card import NASTY, RTL, _mail, _triage
+from tests.support.cards import NASTY, RTL, a_mail, a_triage
 
 CHAT = "4242"
 BUTTONS = [
@@ -218,8 +218,8 @@ async def test_stdout_notifier_prints_plain_text_and_buttons() -> None:
 async def test_nasty_card_is_accepted_end_to_end(fake_telegram: FakeTelegram) -> None:
     long = (NASTY + " ") * 60  # ~5000+ characters of <, &, emoji and RTL text
     assert len(long) > 5000
-    mail = _mail(subject=long, from_name="<Jane & Co> " + RTL)
-    triage = _triage(company="Acme & <Sons>", summary=long[:500])
+    mail = a_mail(subject=long, from_name="<Jane & Co> " + RTL)
+    triage = a_triage(company="Acme & <Sons>", summary=long[:500])
     card = render_card(mail=mail, triage=triage, draft=long, mailbox="work", tier="rules")
     links = card_links("https://cb.example.org", "secret", 17, now=1_800_000_000)
     buttons = [Button(label, links[action]) for label, action in
