@@ -174,8 +174,9 @@ def _carry_on(
     """Wait until ``done`` mails are finished. If the service exits meanwhile it must do so loudly
     (non-zero, `service.task_died`), and it is started again, the way a supervisor would."""
     restarts = 0
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def carried_on() -> list[dict[str, Any]] | None:
+        nonlocal service, restarts
         code = service.proc.poll()
         if code is not None:
             service._reader.join(timeout=5)
@@ -184,12 +185,14 @@ def _carry_on(
             restarts += 1
             assert restarts <= 3, "the service keeps dying after PostgreSQL is back"
             service = start(world)
-            continue
-        rows = finished(world["env"], world["cwd"], done)
-        if rows:
-            return service, restarts, rows
-        time.sleep(0.3)
-    raise AssertionError("timed out waiting for every mail after the PostgreSQL restart\n" + _tail(service))
+            return None
+        return finished(world["env"], world["cwd"], done)
+
+    try:
+        rows = wait_for(carried_on, timeout=timeout, what="every mail after the PostgreSQL restart", every=0.3)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{_tail(service)}") from error
+    return service, restarts, rows
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)

@@ -16,9 +16,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser, free_port
 from tests.servers.fake_llm import Delay, FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
+from tests.support.poll import wait_for
 
 SECRET = "replay-bearer-secret-123"
 _SEND_LINK = re.compile(r'href="[^"]*/cb/send\?m=(\d+)&amp;exp=\d+&amp;sig=[0-9a-f]{64}"')
@@ -169,10 +169,12 @@ def test_interrupted_replay_continues_without_repeating(world: World) -> None:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 60
-    while not any(_processed(line) >= 25 for line in list(lines)):
-        assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)[-2000:]
-        time.sleep(0.05)
+
+    def far_enough() -> bool:
+        assert proc.poll() is None, "".join(lines)[-2000:]
+        return any(_processed(line) >= 25 for line in list(lines))
+
+    wait_for(far_enough, timeout=60, what="25 mails replayed", every=0.05)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
     reader.join(timeout=5)
@@ -324,15 +326,6 @@ def test_bad_options_are_one_line_errors(tmp_path: Path, args: list[str], needle
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
     assert not (tmp_path / "recruiter.db").exists()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.both_imap_servers

@@ -24,6 +24,7 @@ from tests.mailfactory import make_mail
 from tests.servers.dovecot import ImapUser
 from tests.servers.fake_telegram import FakeTelegram
 from tests.support.callbacks import env_for
+from tests.support.poll import eventually
 
 
 def spin() -> None:
@@ -169,11 +170,7 @@ async def test_helpers_are_recycled_and_stopped() -> None:
     finally:
         await budget.aclose()
     assert budget.pids() == []
-    for _ in range(50):
-        if not set(alive) & set(descendants()):
-            break
-        await asyncio.sleep(0.1)
-    assert not set(alive) & set(descendants())
+    await eventually(lambda: not set(alive) & set(descendants()), timeout=5, what="the old helper gone")
     with pytest.raises(DependencyUnavailable):
         await budget.run(pid)
 

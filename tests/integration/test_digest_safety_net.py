@@ -19,6 +19,7 @@ from recruiter.store.models import REPLAY_PREFIX
 from recruiter.store.repo import NewMessage
 from tests.mailfactory import make_mail
 from tests.servers.fake_telegram import FakeTelegram
+from tests.support.poll import eventually
 
 
 async def _runtime(db_url: str, fake_telegram: FakeTelegram, tmp_path: Path) -> Runtime:
@@ -40,14 +41,6 @@ def _backlog(n: int) -> list[NewMessage]:
     return out
 
 
-async def _wait(check: object, timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)
-
-
 async def test_owed_digests_are_sent_once_the_backlog_is_quiet(
     db_url: str, fake_telegram: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -64,7 +57,7 @@ async def test_owed_digests_are_sent_once_the_backlog_is_quiet(
         # The mail is processed (e.g. by the service's worker), no card each. (No look at digest_owed()
         # here: the net may already have sent the digest while the drain made its last, empty claim.)
         await runtime.worker.drain()
-        await _wait(lambda: len(fake_telegram.messages()) == 1)
+        await eventually(lambda: len(fake_telegram.messages()) == 1, timeout=20, every=0.05)
         await asyncio.sleep(0.3)
     finally:
         net.cancel()
@@ -101,7 +94,7 @@ async def test_no_digest_while_a_replay_runs_here(
         await asyncio.sleep(0.4)
         assert fake_telegram.messages() == []  # the running replay sends its own, at its own size
         release.set()
-        await _wait(lambda: len(fake_telegram.messages()) == 1)
+        await eventually(lambda: len(fake_telegram.messages()) == 1, timeout=20, every=0.05)
     finally:
         release.set()
         if net is not None:
