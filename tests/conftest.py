@@ -11,9 +11,17 @@ The tests come in three layers, one folder each, and each test gets its folder's
 Helpers that several modules share live in tests/support/; a test module never imports another one.
 """
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:  # the fixture imports them itself: they load after the plugins (assertion rewriting)
+    from recruiter.notify.telegram import TelegramNotifier
+    from tests.servers.fake_telegram import FakeTelegram
 
 pytest_plugins = [
     "tests.servers.dovecot",
@@ -53,3 +61,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test marked ``both_imap_servers`` runs against Dovecot and against Cyrus, like the two databases."""
     if metafunc.definition.get_closest_marker("both_imap_servers") and "imap_kind" in metafunc.fixturenames:
         metafunc.parametrize("imap_kind", ["dovecot", "cyrus"])
+
+
+@pytest.fixture
+async def notifier(fake_telegram: FakeTelegram) -> AsyncIterator[TelegramNotifier]:
+    """A real TelegramNotifier pointed at the fake Bot API, sending to ``CHAT``."""
+    from recruiter.notify.telegram import TelegramNotifier
+    from tests.support.telegram import CHAT
+
+    notifier = TelegramNotifier(fake_telegram.token, CHAT, base_url=fake_telegram.base_url, timeout=5)
+    try:
+        yield notifier
+    finally:
+        await notifier.aclose()

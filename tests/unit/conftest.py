@@ -7,21 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.notify.telegram import TelegramNotifier
 from recruiter.store.migrate import prepare_database
 from recruiter.store.repo import Store
-from tests.servers.fake_telegram import FakeTelegram
-from tests.support.telegram import CHAT
-
-
-@pytest.fixture
-async def notifier(fake_telegram: FakeTelegram) -> AsyncIterator[TelegramNotifier]:
-    """A real TelegramNotifier pointed at the fake Bot API, sending to ``CHAT``."""
-    notifier = TelegramNotifier(fake_telegram.token, CHAT, base_url=fake_telegram.base_url, timeout=5)
-    try:
-        yield notifier
-    finally:
-        await notifier.aclose()
 
 
 @pytest.fixture
