@@ -2,10 +2,11 @@
 
 The tests come in three layers, one folder each, and each test gets its folder's marker:
 
-- ``tests/unit``: in-process only: no real server, no child process, no sleeping (time is a fake clock; the
-  loopback fakes of the Bot API and the LLM are allowed). ``pytest -m unit`` is the fast loop.
-- ``tests/integration``: the code in-process against real Dovecot/Cyrus, PostgreSQL, Radicale, an SMTP sink
-  or real OS processes and real time.
+- ``tests/unit``: in-process only: no real server, no child process, time on a fake clock instead of sleeps (the
+  loopback fakes of the Bot API and the LLM are allowed; a few client-timeout tests wait out a short timeout on
+  them). ``pytest -m unit`` is the fast loop, well under a minute.
+- ``tests/integration``: the code in-process against real Dovecot/Cyrus, PostgreSQL, Radicale, an SMTP sink,
+  real OS processes and real time, or hours of simulated time through the real store.
 - ``tests/e2e``: the ``recruiter`` command as a child process (``recruiter run`` and the one-shot commands).
 
 Helpers that several modules share live in tests/support/; a test module never imports another one.
