@@ -1,5 +1,5 @@
 """Adversarial inputs for every text path of ours, by size: shared by bench/textpaths.py (figures) and
-tests/test_linear.py (growth checks).
+tests/unit/test_linear.py (growth checks).
 
 Each shape repeats a unit to the requested size. The units are what a backtracking pattern or a naive
 loop chokes on: a long run without the character a pattern waits for, a pattern's prefix repeated

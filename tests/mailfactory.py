@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -33,3 +34,26 @@ def make_mail(
     else:
         msg.set_content(body)
     return bytes(msg)
+
+
+def crlf(raw: bytes) -> bytes:
+    """IMAP wants CRLF line ends; Cyrus refuses an APPEND with bare LFs (Dovecot accepts them)."""
+    return raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def damage(raw: bytes, rng: random.Random) -> bytes:
+    """``raw`` with 1-20 random byte flips, insertions, deletions and MIME-ish fragments (seeded by ``rng``)."""
+    data = bytearray(raw)
+    for _ in range(rng.randint(1, 20)):
+        choice = rng.random()
+        position = rng.randrange(len(data) + 1)
+        if choice < 0.4 and data:
+            data[min(position, len(data) - 1)] = rng.randrange(256)
+        elif choice < 0.7:
+            data[position:position] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif choice < 0.85:
+            del data[position:position + rng.randint(1, 50)]
+        else:
+            data[position:position] = rng.choice([b"=?utf-8?q?", b"?=", b"\n\n", b"--", b"boundary=",
+                                                  b"Content-Type: multipart/mixed", b"=\n", b"charset=x"])
+    return bytes(data)

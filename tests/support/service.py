@@ -8,13 +8,15 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 from tests.servers.dovecot import ImapUser, free_port
+from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram
+from tests.support.poll import wait_for
 
 
 class Service:
@@ -61,15 +63,16 @@ class Service:
         return code
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check`` every 0.2 s until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def clean_env() -> dict[str, str]:
+    """The environment without any of the service's variables."""
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def recruiter(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`recruiter ARGS` in ``cwd`` with only ``env`` on top of :func:`clean_env`."""
+    return subprocess.run([sys.executable, "-m", "recruiter", *args], cwd=cwd, env={**clean_env(), **env},
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -120,3 +123,40 @@ def alerts(telegram: FakeTelegram) -> list[str]:
 def cards(telegram: FakeTelegram) -> list[dict[str, Any]]:
     """Messages with buttons: the cards."""
     return [m for m in telegram.messages() if m.get("reply_markup")]
+
+
+def service_env(
+    tmp_path: Path, db_url: str, imap_user: ImapUser, fake_llm: FakeLLM, fake_telegram: FakeTelegram,
+) -> dict[str, str]:
+    """The environment of a `recruiter run` on one Dovecot mailbox, the fake LLM and Bot API, fast timings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAP_", "LLAMA_", "TELEGRAM_", "CALDAV_"))}
+    env.update({
+        "IMAP_MAILBOXES": "me", "IMAP_ME_HOST": imap_user.host, "IMAP_ME_PORT": str(imap_user.port),
+        "IMAP_ME_USER": imap_user.user, "IMAP_ME_PASS": imap_user.password, "IMAP_ME_TLS": "none",
+        "DB_CONNECTION_STRING": db_url,
+        "LLAMA_SWAP_URL": fake_llm.url, "LLAMA_SWAP_MODEL": "qwen3-8b",
+        "TELEGRAM_BOT_TOKEN": fake_telegram.token, "TELEGRAM_CHAT_ID": "7",
+        "TELEGRAM_API_BASE_URL": fake_telegram.base_url, "WEBHOOK_BEARER_TOKEN": "crash-secret-1",
+        "ICS_DIR": str(tmp_path / "events"),
+        "LOG_FORMAT": "json", "POLL_SECONDS": "0.3", "LEASE_SECONDS": "5", "RETRY_BASE_SECONDS": "0.5",
+        "RETRY_MAX_SECONDS": "2", "IMAP_TIMEOUT_SECONDS": "5", "HTTP_PORT": "0", "HTTP_HOST": "127.0.0.1",
+    })
+    return env
+
+
+def start(setup: dict[str, Any]) -> Service:
+    """`recruiter run` for the ``setup`` fixture (tests/e2e/conftest.py), once its watcher is connected."""
+    service = Service(setup["env"], setup["cwd"])
+    wait_for(lambda: service.events("imap.connected"), what="watcher connected")
+    return service
+
+
+def card_ids(fake_telegram: FakeTelegram) -> Counter[int]:
+    """How many cards each stored message got (messages without buttons — alerts — are not cards)."""
+    ids: Counter[int] = Counter()
+    for card in fake_telegram.messages():
+        if "reply_markup" not in card:
+            continue
+        send = card["reply_markup"]["inline_keyboard"][0][0]["url"]
+        ids[int(parse_qs(urlparse(send).query)["m"][0])] += 1
+    return ids
