@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "recruiter"
+PACKAGE = Path(__file__).resolve().parents[2] / "recruiter"
 
 # Where code lived before the move; none of these may come back as a shim.
 OLD_MODULES = [

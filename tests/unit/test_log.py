@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -17,14 +18,24 @@ import structlog
 from recruiter.log import CYCLE, MAX_DEPTH, REDACTED, TOO_DEEP, configure_logging
 
 SECRET = "s3cret-token-9f1e"
+_LIBRARIES = ("httpx", "httpcore", "telegram", "aioimaplib", "caldav")
 
 
 @pytest.fixture
 def lines() -> Iterator[io.StringIO]:
+    """Logging configured for the test, and the process's logging as it was afterwards (configure_logging
+    quiets the libraries' loggers: left so, later tests that capture their records would see none)."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, {name: logging.getLogger(name).level for name in _LIBRARIES})
     out = io.StringIO()
     configure_logging(level="INFO", fmt="json", secrets=[SECRET, ""], stream=out)
-    yield out
-    configure_logging(level="INFO", fmt="json", secrets=(), stream=io.StringIO())
+    try:
+        yield out
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = saved[0], saved[1]
+        for name, level in saved[2].items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _logged(out: io.StringIO, **fields: Any) -> dict[str, Any]:

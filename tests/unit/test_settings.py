@@ -22,7 +22,7 @@ from recruiter.settings import (
     settings_from,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 ORIGINAL = {
     "IMAP_MAILBOXES": "me,spam",
