@@ -53,7 +53,9 @@ class _RawHeaders(Compat32):
             return value
         if "\r" in value or "\n" in value:
             value = _FOLDS.sub("", value)
-        if _SIMPLE_MIME_VALUE.fullmatch(value) and "=?" not in value:
+        # An apostrophe may be RFC 2231's charset'language'value, which the registry decodes even without
+        # the "*" (hypothesis found charset=utf-8''%C3%A4.pdf read as the charset "utf-8''%c3%a4.pdf").
+        if _SIMPLE_MIME_VALUE.fullmatch(value) and "=?" not in value and "'" not in value:
             return value
         try:
             return str(_DEFAULT_POLICY.header_factory(name, value))

@@ -13,7 +13,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bench import corpus
@@ -171,6 +171,7 @@ def content_lookups(msg: Message) -> tuple[object, ...]:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(CONTENT_VALUES, CONTENT_VALUES, st.one_of(TOKENS, CONTENT_VALUES))
+@example("text/text;text=text;text=text;charset=utf-8''%C3%A4.pdf", "", "text")  # RFC 2231 without the "*"
 def test_content_lookups_match_the_default_policy(ctype: str, disposition: str, cte: str) -> None:
     head = f"Content-Type: {ctype}\nContent-Disposition: {disposition}\nContent-Transfer-Encoding: {cte}\n"
     raw = head.encode("utf-8", "surrogatepass") + b"\nbody\n"
