@@ -137,7 +137,7 @@ def _when(start: datetime, end: datetime, all_day: bool) -> str:
     return f"{start:%a %d %b %H:%M}–{until}"
 
 
-def conflict_lines(checks: Iterable[SlotCheck]) -> list[str]:
+def conflict_lines(checks: Iterable[SlotCheck], limit: int = 6) -> list[str]:
     """The card's lines, plain text: ``⚠️ Tue 12 Jan 10:00–10:30 overlaps "Dentist"`` per conflicting slot,
     ``conflicts not checked`` for a slot the calendar could not be asked about, ``✅ no conflicts`` when every
     slot was checked and none overlaps anything. Times in the slot's zone."""
@@ -154,6 +154,8 @@ def conflict_lines(checks: Iterable[SlotCheck]) -> list[str]:
             lines.append(f"⚠️ {when} overlaps {names}{more}")
     if checks and not lines:
         lines.append("✅ no conflicts on your calendars")
+    if len(lines) > limit:
+        lines = [*lines[:limit - 1], f"… and {len(lines) - limit + 1} more"]
     return lines
 
 

@@ -174,7 +174,7 @@ def _parts(
         label = "Meetings (📅 from the invitation)" if invites else "Meetings"
         parts.append(_Part("list", label, "\n".join(meetings), 160, 5))
     if conflicts:  # lines of recruiter.calendar.conflicts.conflict_lines (plain text, escaped here)
-        parts.append(_Part("list", "Calendar conflicts", "\n".join(conflicts[:MAX_MEETINGS_SHOWN + 1]), 200, 5))
+        parts.append(_Part("list", "Calendar conflicts", "\n".join(conflicts), 200, 5))
     if triage.summary:
         parts.append(_Part("field", "Summary", triage.summary, 500, 4))
     if event_note:
