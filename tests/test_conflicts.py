@@ -309,6 +309,46 @@ async def test_calendar_unreachable_for_the_check_the_stage_succeeds(
     await env["close"]()
 
 
+class _CalendarIncidentOpen:
+    """An incident tracker whose calendar incident is open and whose probe is due now."""
+
+    probe_seconds = 60.0
+
+    def __init__(self) -> None:
+        self.succeeded_keys: list[str] = []
+
+    def paused(self, key: str) -> bool:
+        return key == "calendar"
+
+    async def probe_due(self, key: str) -> bool:
+        return True
+
+    async def succeeded(self, key: str) -> None:
+        self.succeeded_keys.append(key)
+
+
+class _Counting(IcsDirCalendar):
+    asked = 0
+
+    async def busy(self, start: datetime, end: datetime, *, ignore_uids: frozenset[str] = frozenset()) -> list[Busy]:
+        self.asked += 1
+        return await super().busy(start, end, ignore_uids=ignore_uids)
+
+
+async def test_no_conflict_lookup_while_the_calendar_incident_is_open(
+    tmp_path: Path, fake_telegram: FakeTelegram,
+) -> None:
+    sink = _Counting(tmp_path / "events")
+    env = await _stage_env(tmp_path, fake_telegram, sink)
+    incidents = _CalendarIncidentOpen()
+    env["deps"].incidents = cast(Any, incidents)
+    assert await stages.calendar(env["deps"], env["job"]) == "notify"  # the PUTs are the probes, and succeed
+    assert incidents.succeeded_keys == ["calendar", "calendar"]
+    checks = [SlotCheck.from_json(ref) for _, kind, ref in env["job"].pending_effects if kind == "conflicts"]
+    assert [c.checked for c in checks] == [False, False] and sink.asked == 0
+    await env["close"]()
+
+
 async def test_a_retry_does_not_conflict_with_itself_and_a_resumed_card_shows_the_conflicts(
     tmp_path: Path, fake_telegram: FakeTelegram,
 ) -> None:
