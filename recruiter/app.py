@@ -105,7 +105,8 @@ def _alert_notifier(settings: Settings, cards: Notifier, store: Store, signer: L
 def _calendar(settings: Settings) -> CalendarSink:
     if settings.caldav_url:
         return CalDavCalendar(settings.caldav_url, settings.caldav_user or None,
-                              settings.caldav_password.get_secret_value() or None, settings.caldav_calendar)
+                              settings.caldav_password.get_secret_value() or None, settings.caldav_calendar,
+                              conflict_calendars=settings.caldav_conflict_calendars)
     return IcsDirCalendar(settings.ics_dir)
 
 

@@ -59,6 +59,13 @@ def _path(value: Any) -> Any:
     return Path(value).expanduser() if isinstance(value, str) and value else value
 
 
+def _comma_list(value: Any) -> Any:
+    """``"a, b"`` -> ``("a", "b")`` (empty items dropped); anything else as given."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
 def _existing_file(path: Path | None) -> Path | None:
     """An optional file; a path that names no file stops the start."""
     if path is not None and not path.is_file():
@@ -182,6 +189,9 @@ class Settings(BaseSettings):
     caldav_user: str = _var("CALDAV_USER", "")
     caldav_password: SecretStr = _var("CALDAV_PASSWORD", SecretStr(""))
     caldav_calendar: str = _var("CALDAV_CALENDAR", "Recruiting")
+    # Calendars asked for conflicts (display names, URLs or paths); empty: every calendar of the account.
+    caldav_conflict_calendars: Annotated[tuple[str, ...], BeforeValidator(_comma_list)] = _var(
+        "CALDAV_CONFLICT_CALENDARS", ())
     smtp_host: str = _var("SMTP_HOST", "")  # empty: /cb/send and /cb/decline answer 503
     smtp_port: Integer = _var("SMTP_PORT", 587, ge=1)  # unset: 465 with SMTP_TLS=ssl
     smtp_tls: Annotated[SmtpTls, BeforeValidator(_lower)] = _var("SMTP_TLS", "starttls")

@@ -3,6 +3,10 @@
 A :class:`CalendarSink` stores an iCalendar object (built by :func:`recruiter.calendar.ics.build_event`, re-exported
 here) under its UID — :class:`IcsDirCalendar` as a ``.ics`` file, :class:`CalDavCalendar` on a CalDAV
 server. Putting the same UID again replaces the event; it never adds a second one.
+
+``busy`` answers what is already there at a time (:mod:`recruiter.calendar.conflicts`): the ``.ics``
+directory reads its own files; CalDAV asks the owner's calendars (all of the account, or those listed)
+with a time-range REPORT, recurrences expanded.
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 from urllib.parse import quote
 
+from recruiter.calendar.conflicts import MARGIN, Busy, busy_in
 from recruiter.calendar.ics import build_event, event_uid
 from recruiter.errors import DependencyUnavailable, PermanentError, RecruiterError
 
@@ -43,6 +49,11 @@ class CalendarSink(Protocol):
 
     async def has_event(self, uid: str) -> bool:
         """Whether an event with this UID is stored."""
+        ...
+
+    async def busy(self, start: datetime, end: datetime, *, ignore_uids: frozenset[str] = frozenset()) -> list[Busy]:
+        """Events already there that overlap [start, end) (aware), except those whose UID is in ``ignore_uids``;
+        raises DependencyUnavailable / PermanentError when the calendar cannot be asked."""
         ...
 
     async def aclose(self) -> None:
@@ -95,6 +106,31 @@ class IcsDirCalendar:
     async def has_event(self, uid: str) -> bool:
         """Whether the event's file exists."""
         return await asyncio.to_thread(self.path_for(uid).is_file)
+
+    def _read_all(self) -> list[Any]:
+        import icalendar
+
+        calendars: list[Any] = []
+        if not self.directory.is_dir():
+            return calendars
+        for path in sorted(self.directory.glob("*.ics")):
+            if path.name.startswith(".tmp-"):
+                continue
+            try:
+                calendars.append(icalendar.Calendar.from_ical(path.read_bytes()))
+            except (ValueError, OSError):  # a file being replaced, or not iCalendar: not an event of ours
+                continue
+        return calendars
+
+    async def busy(self, start: datetime, end: datetime, *, ignore_uids: frozenset[str] = frozenset()) -> list[Busy]:
+        """The events of this directory's ``.ics`` files that overlap [start, end)."""
+        try:
+            calendars = await asyncio.to_thread(self._read_all)
+        except OSError as exc:
+            raise DependencyUnavailable(
+                f"cannot read event files in {self.directory}: {exc.strerror or exc}", dependency="ics_dir"
+            ) from exc
+        return busy_in(calendars, start, end, ignore_uids=ignore_uids)
 
     async def aclose(self) -> None:
         """Nothing to release."""
@@ -153,9 +189,11 @@ class CalDavCalendar:
         calendar_name: str,
         *,
         timeout: float = 30,
+        conflict_calendars: Sequence[str] = (),
     ) -> None:
         self.url = url
         self.calendar_name = calendar_name
+        self.conflict_calendars = tuple(c.strip() for c in conflict_calendars if c.strip())
         self._username = username
         self._password = password
         self._timeout = timeout
@@ -255,6 +293,56 @@ class CalDavCalendar:
         if not 200 <= response.status < 300:
             raise _status_error(response.status, "get event")
         return True
+
+    async def _calendars_to_check(self) -> list[Any]:
+        """The calendars ``busy`` asks: every calendar of the account, or those CALDAV_CONFLICT_CALENDARS names
+        (by display name, URL or path)."""
+        client = self._get_client()
+        principal = await client.get_principal()
+        every = list(await _resolved(principal.get_calendars()))
+        if not self.conflict_calendars:
+            return every
+        chosen: dict[str, Any] = {}
+        for wanted in self.conflict_calendars:
+            if "/" in wanted:
+                target = wanted.rstrip("/") + "/"
+                match = [c for c in every if str(c.url) == target or str(c.url).endswith(target)]
+                if not match and target.startswith(("http://", "https://")):
+                    from caldav.collection import Calendar
+
+                    match = [Calendar(client=cast(Any, client), url=target)]  # dual-mode: the async client works
+            else:
+                match = [c for c in every if await _resolved(c.get_display_name()) == wanted]
+            if not match:
+                raise PermanentError(f"CalDAV conflicts: no calendar {wanted!r} (CALDAV_CONFLICT_CALENDARS)",
+                                     reason="caldav_no_calendar")
+            for calendar in match:
+                chosen.setdefault(str(calendar.url), calendar)
+        return list(chosen.values())
+
+    async def _busy(self, start: datetime, end: datetime, ignore_uids: frozenset[str]) -> list[Busy]:
+        import icalendar
+
+        found: list[Any] = []
+        for calendar in await self._calendars_to_check():
+            # Unexpanded: the server's time-range filter finds a recurring event by any of its occurrences,
+            # and busy_in expands each master itself (the same code as for .ics files).
+            results = await _resolved(calendar.search(start=start - MARGIN, end=end + MARGIN, event=True,
+                                                      expand=False))
+            for item in results:
+                data = getattr(item, "data", None)
+                if not data:
+                    continue
+                try:
+                    found.append(icalendar.Calendar.from_ical(data))
+                except ValueError:
+                    continue
+        return busy_in(found, start, end, ignore_uids=ignore_uids)
+
+    async def busy(self, start: datetime, end: datetime, *, ignore_uids: frozenset[str] = frozenset()) -> list[Busy]:
+        """Events on the owner's calendars that overlap [start, end): a calendar-query REPORT with a
+        VEVENT time-range filter per calendar, recurrences expanded here."""
+        return await self._call("search events", lambda: self._busy(start, end, ignore_uids))
 
     async def aclose(self) -> None:
         """Close the HTTP session."""

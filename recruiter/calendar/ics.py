@@ -101,8 +101,10 @@ def build_event(
     triage: TriageResult,
     mail: ParsedMail,
     now: datetime | None = None,
+    mark: str = "",
 ) -> bytes:
-    """One VCALENDAR with one tentative VEVENT for ``meeting``, serialised (CRLF lines)."""
+    """One VCALENDAR with one tentative VEVENT for ``meeting``, serialised (CRLF lines); ``mark`` goes before
+    the summary (a conflict: ``⚠️ conflict: Dentist — ``)."""
     zone, fixed_vtz = _in_meeting_zone(meeting.start)
     start_utc = meeting.start.astimezone(UTC)
     start = start_utc.astimezone(zone)
@@ -110,7 +112,8 @@ def build_event(
     stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
     contact = _sender(mail) if mail.from_addr else ""
-    return _tentative_event(uid=uid, stamp=stamp, start=start, end=end, summary=_summary(meeting, triage, mail),
+    summary = _text(mark + _summary(meeting, triage, mail), 250)
+    return _tentative_event(uid=uid, stamp=stamp, start=start, end=end, summary=summary,
                             description=_description(triage, mail), transparent=False, contact=contact,
                             location="", fixed_vtz=fixed_vtz)
 
@@ -168,8 +171,10 @@ def build_invitation_event(
     triage: TriageResult,
     mail: ParsedMail,
     now: datetime | None = None,
+    mark: str = "",
 ) -> bytes:
-    """One VCALENDAR with one tentative VEVENT at the times of a calendar invitation in the mail.
+    """One VCALENDAR with one tentative VEVENT at the times of a calendar invitation in the mail (``mark``
+    before its summary, as in :func:`build_event`).
 
     The organizer goes in CONTACT and the description (not ORGANIZER: see the module docstring), and
     our own ``uid`` replaces the invitation's, so accepting the real invitation in a mail client never
@@ -177,7 +182,7 @@ def build_invitation_event(
     start, end, fixed_vtz = _invitation_times(invitation)
     stamp = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     who = triage.company or mail.from_name or mail.from_addr or "recruiter"
-    summary = _text(invitation.summary or f"Call — {who}", 250)
+    summary = _text(mark + (invitation.summary or f"Call — {who}"), 250)
     lines = [
         "Tentative: from the calendar invitation in a recruiter mail, not yet accepted.",
         f"Organizer: {_organizer(invitation, mail) or 'unknown'}",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -144,7 +144,8 @@ def draft_preview(draft: str, limit: int = DRAFT_PREVIEW_CHARS) -> str:
 
 
 def _parts(
-    mail: ParsedMail, triage: TriageResult, draft: str, mailbox: str, tier: str, event_note: str | None
+    mail: ParsedMail, triage: TriageResult, draft: str, mailbox: str, tier: str, event_note: str | None,
+    conflicts: Sequence[str] = (),
 ) -> list[_Part]:
     sender = f"{clean(mail.from_name)} <{mail.from_addr}>" if mail.from_name else mail.from_addr
     place = ", ".join(x for x in (triage.location, None if triage.remote == "unknown" else triage.remote) if x)
@@ -172,6 +173,8 @@ def _parts(
     if meetings:
         label = "Meetings (📅 from the invitation)" if invites else "Meetings"
         parts.append(_Part("list", label, "\n".join(meetings), 160, 5))
+    if conflicts:  # lines of recruiter.calendar.conflicts.conflict_lines (plain text, escaped here)
+        parts.append(_Part("list", "Calendar conflicts", "\n".join(conflicts), 200, 5))
     if triage.summary:
         parts.append(_Part("field", "Summary", triage.summary, 500, 4))
     if event_note:
@@ -224,9 +227,11 @@ def render_card(
     mailbox: str,
     tier: str,
     event_note: str | None = None,
+    conflicts: Sequence[str] = (),
 ) -> str:
     """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters."""
-    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note), _render_html, TELEGRAM_LIMIT)
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note, conflicts), _render_html,
+                     TELEGRAM_LIMIT)
 
 
 def render_plain(
@@ -237,6 +242,8 @@ def render_plain(
     mailbox: str,
     tier: str,
     event_note: str | None = None,
+    conflicts: Sequence[str] = (),
 ) -> str:
     """The same card as plain text (for stdout)."""
-    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note), _render_plain, TELEGRAM_LIMIT)
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note, conflicts), _render_plain,
+                     TELEGRAM_LIMIT)

@@ -24,12 +24,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import structlog
 
 from recruiter.alerts.incidents import LLM, Incidents, imap_key
 from recruiter.calendar.caldav import CalendarSink, build_event, event_uid
+from recruiter.calendar.conflicts import SlotCheck, conflict_lines, conflict_marker, slot_bounds
 from recruiter.calendar.ics import build_invitation_event
 from recruiter.errors import MaybeDone, Misconfigured, Postponed, TransientError
 from recruiter.mail.invite import Invitation, invitation_meetings, invitations
@@ -91,6 +93,7 @@ class Deps:
     incidents: Incidents | None = None
     clock: Callable[[], float] = time.time
     imap_mailboxes: frozenset[str] = frozenset()  # mailboxes whose drafts go to an IMAP server
+    conflicts: CalendarSink | None = None  # asked what is already at a proposed time; None: ``calendar``
 
 
 @dataclass
@@ -273,20 +276,70 @@ async def calendar(deps: Deps, job: Job) -> str:
     effects = []
     invites = invitations(job.mail.calendar_parts)
     proposals: list[Invitation | Meeting] = [*invites] or [*job.triage.meetings]
+    own_uids = frozenset(event_uid(job.key, i) for i in range(max(len(proposals), _OWN_UIDS)))
     for index, proposal in enumerate(proposals):
         effect_key = f"{job.key}:event:{index}"
         if not job.fresh and await deps.store.effect(effect_key) is not None:
             continue
         uid = event_uid(job.key, index)
+        check = await _check_conflicts(deps, job, proposal, own_uids)
+        mark = conflict_marker(check)
         if isinstance(proposal, Invitation):
-            ics = build_invitation_event(uid=uid, invitation=proposal, triage=job.triage, mail=job.mail)
+            ics = build_invitation_event(uid=uid, invitation=proposal, triage=job.triage, mail=job.mail, mark=mark)
         else:
-            ics = build_event(uid=uid, meeting=proposal, triage=job.triage, mail=job.mail)
+            ics = build_event(uid=uid, meeting=proposal, triage=job.triage, mail=job.mail, mark=mark)
         ref = await _guarded(deps, "calendar", lambda: deps.calendar.put_event(uid, ics))  # noqa: B023
-        job.log.info("calendar.event_put", uid=uid, start=proposal.start.isoformat(), from_invitation=bool(invites))
-        effects.append((effect_key, "event", ref))
+        job.log.info("calendar.event_put", uid=uid, start=proposal.start.isoformat(), from_invitation=bool(invites),
+                     conflicts=len(check.overlaps), conflicts_checked=check.checked)
+        # The check travels with the event: the notify stage (this run's or a resumed one) tells it on the card.
+        effects += [(effect_key, "event", ref), (f"{job.key}:{CONFLICTS}:{index}", CONFLICTS, check.to_json())]
     job.move(effects=effects, stage="notify")
     return "notify"
+
+
+CONFLICTS = "conflicts"  # the side-effect kind (and key part) of a slot's conflict check
+_OWN_UIDS = 32  # event UIDs of a message never counted against it: this many, or as many as it proposes
+
+
+async def _check_conflicts(deps: Deps, job: Job, proposal: Invitation | Meeting, own: frozenset[str]) -> SlotCheck:
+    """What is already on the owner's calendars at ``proposal`` (the message's own events left out). A calendar
+    that cannot be asked does not fail the stage: the slot is marked not checked."""
+    if isinstance(proposal, Invitation):
+        start, end, all_day = slot_bounds(proposal.start, proposal.end)
+    else:
+        start, end, all_day = slot_bounds(proposal.start, proposal.start + timedelta(minutes=proposal.duration_minutes))
+    if deps.incidents is not None and deps.incidents.paused("calendar"):
+        # The calendar is failing: the PUT below waits for its probe (or is it); asking first would only
+        # spend a timeout per slot. The slot is written, if at all, as not checked.
+        job.log.info("calendar.conflicts_not_checked", reason="calendar incident open")
+        return SlotCheck(start=start, end=end, checked=False, all_day=all_day)
+    source = deps.conflicts or deps.calendar
+    try:
+        found = await source.busy(start, end, ignore_uids=own)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # whatever went wrong, the event is still written; the card says so
+        job.log.warning("calendar.conflicts_not_checked", error=str(exc), error_type=type(exc).__name__)
+        return SlotCheck(start=start, end=end, checked=False, all_day=all_day)
+    return SlotCheck(start=start, end=end, checked=True, overlaps=tuple(found), all_day=all_day)
+
+
+async def _slot_checks(deps: Deps, job: Job) -> list[SlotCheck]:
+    """The conflict checks of the calendar stage, in slot order: still pending in the job, or recorded by an
+    earlier run of the message (read only when one may exist)."""
+    refs = {key: ref for key, kind, ref in job.pending_effects if kind == CONFLICTS}
+    assert job.triage is not None
+    if not job.fresh and (job.triage.meetings or job.mail.calendar_parts):
+        for effect in await deps.store.effects_for(job.row.id):
+            if effect.kind == CONFLICTS:
+                refs.setdefault(effect.key, effect.ref)
+    checks = []
+    for key in sorted(refs, key=lambda k: int(k.rsplit(":", 1)[1])):
+        try:
+            checks.append(SlotCheck.from_json(refs[key]))
+        except (ValueError, KeyError, TypeError):
+            job.log.warning("notify.bad_conflict_record", key=key)
+    return checks
 
 
 async def notify(deps: Deps, job: Job) -> str:
@@ -313,8 +366,9 @@ async def notify(deps: Deps, job: Job) -> str:
     if sent is None:
         links = card_links(deps.links.base_url, deps.links.secret, job.row.id, now=deps.clock(),
                            ttl_seconds=deps.links.ttl_seconds)
+        conflicts = conflict_lines(await _slot_checks(deps, job))
         text = render_card(mail=job.mail, triage=job.triage, draft=job.draft or "", mailbox=job.row.mailbox,
-                           tier=job.tier or (job.row.triage_tier or ""))
+                           tier=job.tier or (job.row.triage_tier or ""), conflicts=conflicts)
         buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
                    Button("🙈 Ignore", links["ignore"])]
         await job.save(deps.store)

@@ -78,7 +78,7 @@ def test_a_failed_calendar_write_keeps_the_draft_record(
             events.unlink()
     assert (row["state"], row["attempts"]) == ("done", 1)
     _, effects = history(setup["env"], message_id)
-    assert sorted(e.kind for e in effects) == ["draft", "event", "notify", "notify-intent"]
+    assert sorted(e.kind for e in effects) == ["conflicts", "draft", "event", "notify", "notify-intent"]
     drafts = dovecot.messages(setup["user"].user, "Drafts")
     assert len(drafts) == 1 and email.message_from_bytes(drafts[0][2])["X-Recruiter-Key"]
     assert len(fake_llm.requests) == 2 and len(fake_telegram.messages()) == 1
