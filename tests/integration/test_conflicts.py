@@ -27,8 +27,9 @@ from recruiter.notify.telegram import TelegramNotifier
 from recruiter.pipeline import stages
 from recruiter.pipeline.stages import Deps, Identity, Job, Links
 from recruiter.settings import settings_from
+from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import upgrade_head
-from recruiter.store.repo import NewMessage, Store
+from recruiter.store.repo import Store
 from tests.mailfactory import make_mail
 from tests.servers.fake_llm import FakeLLM
 from tests.servers.fake_telegram import FakeTelegram, parse_html
