@@ -390,7 +390,11 @@ class Fit:
 
     def line(self) -> str:
         """``Fit: ✅ level (Staff) · ✅ Berlin (EU) · ❌ comp €95k < €170k EU floor · ❓ equity not stated``"""
-        return "Fit: " + " · ".join(f"{c.glyph} {c.evidence}" for c in self.criteria)
+        return "Fit: " + self.evidence()
+
+    def evidence(self) -> str:
+        """The line without its ``Fit:`` label (the card writes the label itself)."""
+        return " · ".join(f"{c.glyph} {c.evidence}" for c in self.criteria)
 
     def glyphs(self) -> str:
         """One glyph per criterion with its name: ``✅level ✅location ❌comp ❓equity ✅domain``."""
