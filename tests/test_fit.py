@@ -145,7 +145,8 @@ def test_parsers_are_linear_in_their_input(unit: str) -> None:
 @pytest.mark.parametrize(("role", "level"), [
     ("Staff Site Reliability Engineer", "Staff"), ("Sr. Backend Engineer", "Senior"), ("Head of Platform", "Head"),
     ("Senior Lead Engineer", "Senior"), ("Tech Lead", "Lead"), ("Backend Engineer", None), ("", None),
-    ("VP Engineering", "VP"),
+    ("VP Engineering", "VP"), ("Engineering Manager", "Manager"), ("Engenheiro de Software Sénior", "Senior"),
+    ("Senior Staff Software Engineer", "Staff"),
 ])
 def test_the_level_of_a_role(role: str, level: str | None) -> None:
     assert level_of(role) == level
@@ -184,9 +185,17 @@ def test_a_range_compares_by_its_top_across_currencies() -> None:
 
 
 def test_an_unknown_currency_or_a_missing_rate_is_unknown() -> None:
-    assert assess(EXAMPLE, triage(location="Berlin", compensation="150-180k"), RATES).verdict("comp") == "unknown"
+    assert assess(EXAMPLE, triage(location="Atlantis", compensation="150-180k"), RATES).verdict("comp") == "unknown"
+    assert assess(EXAMPLE, triage(compensation="150-180k"), RATES).verdict("comp") == "unknown"
     comp = assess(EXAMPLE, triage(location="Berlin", compensation="PLN 900k"), RATES).criteria[2]
     assert comp.verdict == "unknown" and "no rate for PLN" in comp.evidence
+
+
+def test_a_figure_without_a_currency_takes_the_currency_of_the_place() -> None:
+    comp = assess(EXAMPLE, triage(location="Milano", compensation="RAL 60-75k"), RATES).criteria[2]
+    assert (comp.verdict, comp.evidence) == ("misses", "comp €75k < €170k EU floor (EUR assumed from the place)")
+    comp = assess(EXAMPLE, triage(location="London", compensation="up to 200k"), RATES).criteria[2]
+    assert comp.verdict == "meets" and "GBP assumed" in comp.evidence
 
 
 def test_a_place_without_a_floor_compares_with_every_floor() -> None:

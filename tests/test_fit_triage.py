@@ -69,3 +69,13 @@ def test_the_samples_get_their_levels() -> None:
     assert northwind.level == "Staff"
     contoso = classify(parse_message((SAMPLES / "04-greenhouse-html-only.eml").read_bytes()))
     assert contoso.level == "Staff"  # "Senior Staff Software Engineer"
+
+
+def test_the_rules_tier_names_industries_in_several_languages() -> None:
+    for body, industry in (("fleet software for our warehouse robots", "robotics"),
+                           ("une scale-up e-santé basée à Lyon", "healthtech"),
+                           ("eines etablierten Hamburger Logistikunternehmens", "logistics"),
+                           ("Staff SRE at a Series D dev-tools company", "developer tools"),
+                           ("a sports betting operator", "gambling")):
+        mail = parse_message(_mail(f"Hi,\n\nI'm a recruiter at Talent Partners: {body}, hiring a Staff Engineer.\n"))
+        assert classify(mail).industry == industry, body

@@ -176,11 +176,12 @@ def _base(value: float) -> float:
 
 # --- levels -------------------------------------------------------------------------------------
 
-_LEVELS = ("Intern", "Junior", "Mid-level", "Senior", "Staff", "Principal", "Distinguished", "Lead", "Head",
-           "Director", "VP", "CTO")
-_LEVEL_RE = re.compile(r"\b(intern|junior|jr\.?|mid[- ]level|medior|senior|sr\.?|staff|principal|distinguished|"
-                       r"lead|head|director|vp|vice president|cto|chief technology officer)(?![\w])", re.IGNORECASE)
+_LEVEL_RE = re.compile(r"\b(intern|junior|jr\.?|mid[- ]level|medior|s[eé]nior|sr\.?|staff|principal|distinguished|"
+                       r"lead|head|director|vp|vice president|cto|chief technology officer|manager)(?![\w])",
+                       re.IGNORECASE)
+_GENERIC_LEVELS = frozenset({"Lead", "Manager"})  # count only when no other level word is there
 _LEVEL_ALIASES = {"jr": "Junior", "jr.": "Junior", "sr": "Senior", "sr.": "Senior", "medior": "Mid-level",
+                  "sénior": "Senior",
                   "mid level": "Mid-level", "mid-level": "Mid-level", "vice president": "VP",
                   "chief technology officer": "CTO", "vp": "VP", "cto": "CTO"}
 
@@ -198,10 +199,10 @@ def parse_levels(text: str) -> tuple[str, ...]:
 
 def level_of(role_or_level: str) -> str | None:
     """The level a job title or level names ("Staff Site Reliability Engineer" -> "Staff"), or None.
-    "Lead" counts only when no other level word is there ("Senior Lead Engineer" -> "Senior"); "Senior"
-    before another level is part of it ("Senior Staff Engineer" -> "Staff")."""
+    "Lead" and "Manager" count only when no other level word is there ("Senior Lead Engineer" -> "Senior");
+    "Senior" before another level is part of it ("Senior Staff Engineer" -> "Staff")."""
     levels = parse_levels(role_or_level)
-    specific = [level for level in levels if level != "Lead"]
+    specific = [level for level in levels if level not in _GENERIC_LEVELS]
     if len(specific) > 1 and specific[0] == "Senior":
         return specific[1]
     return specific[0] if specific else (levels[0] if levels else None)
@@ -466,6 +467,9 @@ def _location(facts: ProfileFacts, triage: TriageResult, regions: tuple[str, ...
     return Criterion("location", "misses", f"{place}, not {'/'.join(facts.places)}")
 
 
+_REGION_CURRENCY = {"EU": "EUR", "UK": "GBP", "US": "USD", "CH": "CHF"}
+
+
 def _convert(amount: float, source: str, target: str, rates: dict[str, float]) -> float | None:
     if source == target:
         return amount
@@ -482,7 +486,14 @@ def _comp(facts: ProfileFacts, triage: TriageResult, regions: tuple[str, ...],
     if money is None:
         return Criterion("comp", "unknown", "comp: no yearly figure")
     if money.currency is None:
-        return Criterion("comp", "unknown", f"comp {money.show()}: currency not stated")
+        # "RAL 60-75k" for a job in Milan is in euros: the job's region says which currency, when it is known.
+        assumed = next((_REGION_CURRENCY[r] for r in regions if r in _REGION_CURRENCY), None)
+        if assumed is None:
+            return Criterion("comp", "unknown", f"comp {money.show()}: currency not stated")
+        money = Money(money.low, money.top, assumed)
+        verdict = _comp(facts, triage.model_copy(update={"compensation": f"{assumed} {money.low:.0f}-{money.top:.0f}"}),
+                        regions, rates)
+        return Criterion("comp", verdict.verdict, f"{verdict.evidence} ({assumed} assumed from the place)")
     if facts.floors is None:
         return Criterion("comp", "unknown", f"comp {money.show()}: no floor in profile")
     floors = [f for f in facts.floors if f.region is not None and f.region in regions]
