@@ -267,3 +267,15 @@ def test_rates_come_from_the_owner_file(tmp_path: Path) -> None:
     mine.write_text("not toml [", encoding="utf-8")
     with pytest.raises(ValueError, match="not valid TOML"):
         load_rates(mine)
+
+
+def test_a_broken_rates_file_is_a_configuration_error(tmp_path: Path) -> None:
+    from recruiter.app import _rates
+    from recruiter.errors import ConfigError
+    from recruiter.settings import settings_from
+
+    broken = tmp_path / "rates.toml"
+    broken.write_text("[eur_per_unit\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="FX_RATES_FILE"):
+        _rates(settings_from({"FX_RATES_FILE": str(broken)}))
+    assert _rates(settings_from({}))["EUR"] == 1.0
