@@ -279,3 +279,22 @@ def test_a_broken_rates_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="FX_RATES_FILE"):
         _rates(settings_from({"FX_RATES_FILE": str(broken)}))
     assert _rates(settings_from({}))["EUR"] == 1.0
+
+
+_FIELD = st.one_of(st.none(), st.text(max_size=100))
+
+
+@settings(max_examples=200, deadline=None)
+@given(role=_FIELD, location=_FIELD, compensation=_FIELD, level=st.one_of(st.none(), st.text(max_size=60)),
+       industry=_FIELD, equity=st.one_of(st.none(), st.booleans()),
+       remote=st.sampled_from(["remote", "hybrid", "onsite", "unknown"]), profile=st.text(max_size=500))
+def test_assess_never_raises_on_any_verdict_or_profile(role: str | None, location: str | None,
+                                                       compensation: str | None, level: str | None,
+                                                       industry: str | None, equity: bool | None, remote: str,
+                                                       profile: str) -> None:
+    verdict = TriageResult(is_recruiter=True, confidence=0.5, role=role, location=location, remote=remote,  # type: ignore[arg-type]
+                           compensation=compensation, level=level, industry=industry, equity=equity)
+    for facts in (EXAMPLE, parse_profile("## Facts\n- Level: " + profile + "\n- Compensation floor: " + profile)):
+        fit = assess(facts, verdict, RATES)
+        assert [c.name for c in fit.criteria] == ["level", "location", "comp", "equity", "domain"]
+        assert fit.line().startswith("Fit: ")
