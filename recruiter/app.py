@@ -43,6 +43,7 @@ from recruiter.settings import Settings
 from recruiter.store.migrate import prepare_database
 from recruiter.store.models import utcnow
 from recruiter.store.repo import Store
+from recruiter.triage.fit import FitCheck, load_rates
 from recruiter.triage.llm import Triager
 
 log = structlog.get_logger()
@@ -129,6 +130,14 @@ def _link_secret(settings: Settings, *, required: bool) -> str:
     return secrets.token_hex(32)
 
 
+def _rates(settings: Settings) -> dict[str, float]:
+    """The owner's currency rates for the fit line (FX_RATES_FILE, else the shipped example)."""
+    try:
+        return load_rates(settings.fx_rates_file)
+    except (ValueError, OSError) as exc:
+        raise ConfigError("FX_RATES_FILE", str(exc)) from exc
+
+
 def new_budget(settings: Settings) -> Budget:
     """Helper processes for parsing and the rules tier: two, so that one mail spending its whole budget
     does not hold up the next (each helper is a Python interpreter of ~20 MB)."""
@@ -166,6 +175,7 @@ async def build_runtime(settings: Settings, *, stdout: TextIO = sys.stdout, conc
         ),
         links=links,
         imap_mailboxes=frozenset(mb.name for mb in settings.mailboxes),
+        fit=FitCheck.from_profile(profile, _rates(settings)),
     )
     worker = Worker(deps, concurrency=concurrency, lease_seconds=settings.lease_seconds,
                     poll_seconds=settings.poll_seconds, retry_base=settings.retry_base_seconds,

@@ -45,8 +45,12 @@ class TriageResult(BaseModel):
     compensation: str | None = Field(default=None, max_length=200)
     meetings: list[Meeting] = Field(default_factory=list, max_length=10)
     summary: str = Field(default="", max_length=500)
+    # What the fit line needs (recruiter.triage.fit); None: the mail does not say.
+    level: str | None = Field(default=None, max_length=60)  # "Staff", "Senior", "Head of …"
+    equity: bool | None = None  # equity, stock options or RSUs offered (False: the mail says none)
+    industry: str | None = Field(default=None, max_length=100)  # "fintech", "crypto exchange", "ad-tech"
 
-    @field_validator("company", "role", "location", "compensation", mode="before")
+    @field_validator("company", "role", "location", "compensation", "level", "industry", mode="before")
     @classmethod
     def _null_words(cls, value: Any) -> Any:
         # Models often write the string "null" or "" where they mean null.
@@ -62,7 +66,7 @@ TRIAGE_JSON_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "required": [
         "is_recruiter", "confidence", "kind", "company", "role", "location",
-        "remote", "compensation", "meetings", "summary",
+        "remote", "compensation", "meetings", "summary", "level", "equity", "industry",
     ],
     "properties": {
         "is_recruiter": {"type": "boolean"},
@@ -88,6 +92,12 @@ TRIAGE_JSON_SCHEMA: dict[str, Any] = {
             },
         },
         "summary": {"type": "string", "maxLength": 500},
+        "level": {"type": ["string", "null"], "maxLength": 60,
+                  "description": "seniority the role is at, e.g. Senior, Staff, Principal, Head; null if not stated"},
+        "equity": {"type": ["boolean", "null"],
+                   "description": "true if equity, stock options or RSUs are offered; false if none; null if unsaid"},
+        "industry": {"type": ["string", "null"], "maxLength": 100,
+                     "description": "the hiring company's industry, e.g. fintech, crypto, ad-tech; null if not stated"},
     },
 }
 
@@ -124,7 +134,8 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 Repair = tuple[str, str]  # (field, kind); kind: truncated, dropped, coerced, defaulted, sanitized, extracted
 UNKNOWN_FIELD = "(unknown)"  # the metrics label of a field the schema does not have (its name is the model's)
 MAX_MEETINGS = 10
-_LIMITS = {"company": 200, "role": 200, "location": 200, "compensation": 200, "summary": 500}
+_LIMITS = {"company": 200, "role": 200, "location": 200, "compensation": 200, "summary": 500, "level": 60,
+           "industry": 100}
 _FIELDS = frozenset(TriageResult.model_fields)
 _MEETING_FIELDS = frozenset(Meeting.model_fields)
 _KINDS = frozenset(Kind.__args__)  # type: ignore[attr-defined]
@@ -170,6 +181,11 @@ def repair_answer(data: dict[str, Any]) -> tuple[dict[str, Any], list[Repair]]:
             out[name] = _text(out[name], name, limit, repairs, nullable=name != "summary")
     if "meetings" in out:
         out["meetings"] = _meetings(out["meetings"], repairs)
+    if out.get("equity") is not None:
+        out["equity"] = _boolean(out["equity"], "equity", repairs)
+        if not isinstance(out["equity"], bool):  # "unknown", "maybe": not stated
+            repairs.append(("equity", "defaulted"))
+            out["equity"] = None
     return out, repairs
 
 

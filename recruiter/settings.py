@@ -209,6 +209,7 @@ class Settings(BaseSettings):
     callback_signing_key: SecretStr = _var("CALLBACK_SIGNING_KEY", SecretStr(""))
     link_ttl_seconds: Integer = _var("LINK_TTL_SECONDS", 7 * 86400, ge=60)
     owner_profile: ExistingFile = _var("OWNER_PROFILE", None)
+    fx_rates_file: ExistingFile = _var("FX_RATES_FILE", None)  # unset: recruiter/data/rates.example.toml
     owner_name: str = _var("OWNER_NAME", "")  # unset: SMTP_FROM_NAME
     idle_renew_seconds: float = _var("IMAP_IDLE_RENEW_SECONDS", 25 * 60.0, ge=1)
     imap_timeout: float = _var("IMAP_TIMEOUT_SECONDS", 30.0, ge=1)

@@ -14,6 +14,8 @@ Label conventions (what ``recruiter backtest`` compares against):
   recruiter mail. ``role``: the job title as written (empty when none is named).
 - ``meeting_start``: the first proposed interview time, ISO 8601 with its UTC offset, when the mail
   proposes a concrete one (a date, a time and a zone or an invitation); else empty.
+- ``compensation``, ``location``, ``level``, ``expected_fit``: the fit labels of recruiter mail, from
+  ``bench/labelled/fit_labels.py`` (see its conventions); empty for other mail.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ if str(HERE.parents[1]) not in sys.path:
     sys.path.insert(0, str(HERE.parents[1]))
 
 from bench.labelled.corpus import SAMPLES, Sample  # noqa: E402
+from bench.labelled.fit_labels import FIT  # noqa: E402
 from bench.labelled.render import render  # noqa: E402
 
-FIELDS = ("file", "message_id", "is_recruiter", "company", "role", "meeting_start", "language", "category", "note")
+FIELDS = ("file", "message_id", "is_recruiter", "company", "role", "meeting_start", "compensation", "location", "level",
+          "expected_fit", "language", "category", "note")
 
 
 def write(out: Path = HERE) -> list[Path]:
@@ -51,6 +55,7 @@ def write(out: Path = HERE) -> list[Path]:
 
 
 def _row(name: str, sample: Sample) -> dict[str, str]:
+    compensation, location, level, fit = FIT.get(sample.slug, ("", "", "", ""))
     return {
         "file": name,
         "message_id": sample.message_id,
@@ -58,6 +63,10 @@ def _row(name: str, sample: Sample) -> dict[str, str]:
         "company": sample.company,
         "role": sample.role,
         "meeting_start": sample.meeting,
+        "compensation": compensation,
+        "location": location,
+        "level": level,
+        "expected_fit": fit,
         "language": sample.lang,
         "category": sample.category,
         "note": sample.note,

@@ -27,7 +27,8 @@ def command(
     mbox: Annotated[list[Path] | None, typer.Option(
         "--mbox", help="An mbox file, a maildir, a folder of .eml files or one .eml (repeatable).")] = None,
     labels: Annotated[Path | None, typer.Option(
-        "--labels", help="CSV: file and/or message_id, is_recruiter, company, role, meeting_start.")] = None,
+        "--labels", help="CSV: file and/or message_id, is_recruiter, company, role, meeting_start; for fit: "
+                         "compensation, location, level, expected_fit.")] = None,
     imap_recruiter: Annotated[str | None, typer.Option(
         "--imap-recruiter", help="IMAP folder of known recruiter mail (read with BODY.PEEK, nothing changes).")] = None,
     imap_other: Annotated[str | None, typer.Option(
@@ -80,14 +81,21 @@ async def _backtest(settings: Settings, labels: Labels, paths: list[Path], imap_
     from recruiter.budget import Budget
     from recruiter.ingest.files import iter_paths
     from recruiter.llm.client import LLM
+    from recruiter.reply.draft import load_profile
     from recruiter.triage.backtest import Backtest
+    from recruiter.triage.fit import FitCheck, load_rates
     from recruiter.triage.llm import Triager
 
     tiers = () if rules else settings.llm_tiers
     llm = LLM.from_settings(settings, tiers=tiers)
     budget = Budget(settings.message_cpu_seconds)
+    try:
+        rates = load_rates(settings.fx_rates_file)
+    except (ValueError, OSError) as exc:
+        raise ConfigError("FX_RATES_FILE", str(exc)) from exc
+    fit = FitCheck.from_profile(load_profile(settings.owner_profile), rates)
     run = Backtest(Triager(llm, budget=budget), labels, own_addresses=settings.owner_addresses,
-                   max_text_chars=settings.max_text_chars)
+                   max_text_chars=settings.max_text_chars, fit=fit)
     try:
         if paths:
             await run.run(iter_paths(paths))
@@ -149,6 +157,11 @@ def render(report: dict[str, Any], console: Console) -> None:
     for name, row in report["extraction"].items():
         facts.add_row(name, str(row["correct"]), str(row["total"]), f"{row['accuracy']:.3f}")
     console.print(facts)
+    if report.get("fit", {}).get("all", {}).get("total"):
+        fit = Table("criterion", "correct", "of", "accuracy", title="fit against the owner profile (labelled mails)")
+        for name, row in report["fit"].items():
+            fit.add_row(name, str(row["correct"]), str(row["total"]), f"{row['accuracy']:.3f}")
+        console.print(fit)
     tiers = Table("tier", "model", "outcome", "calls", "prompt tok", "completion tok", "latency s", "mean ms",
                   title=f"tiers (prefilter skipped {report['prefilter']['skipped']})")
     for row in report["tiers"]:

@@ -216,7 +216,8 @@ async def send_owed_digests(runtime: Runtime, *, size: int | None = None, flush:
     if flush is None:
         flush = await runtime.store.replay_unfinished() == 0
     return await send_digests(runtime.store, runtime.notifier, signer_of(runtime),
-                              size=size or runtime.settings.replay_digest_size, flush=flush)
+                              size=size or runtime.settings.replay_digest_size, flush=flush,
+                              fit=runtime.worker.deps.fit)
 
 
 def api_runner(runtime: Runtime) -> Callable[[Any, Callable[[dict[str, Any]], None]], Awaitable[dict[str, Any]]]:

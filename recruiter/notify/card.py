@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from recruiter.mail.invite import Invitation, invitations
 from recruiter.mail.parse import ParsedMail
 from recruiter.model import Meeting, TriageResult
+from recruiter.triage.fit import Fit
 
 TELEGRAM_LIMIT = 4096
 DRAFT_PREVIEW_CHARS = 400
@@ -146,6 +147,7 @@ def draft_preview(draft: str, limit: int = DRAFT_PREVIEW_CHARS) -> str:
 def _parts(
     mail: ParsedMail, triage: TriageResult, draft: str, mailbox: str, tier: str, event_note: str | None,
     conflicts: Sequence[str] = (),
+    fit: Fit | None = None,
 ) -> list[_Part]:
     sender = f"{clean(mail.from_name)} <{mail.from_addr}>" if mail.from_name else mail.from_addr
     place = ", ".join(x for x in (triage.location, None if triage.remote == "unknown" else triage.remote) if x)
@@ -169,6 +171,7 @@ def _parts(
         _Part("field", "Role", triage.role or "—", 120, 7),
         _Part("field", "Location", place or "—", 160, 6),
         _Part("field", "Compensation", triage.compensation or "not stated", 120, 6),
+        *([_Part("field", "Fit", fit.evidence(), 400, 6)] if fit else []),  # the owner profile, see triage/fit.py
     ]
     if meetings:
         label = "Meetings (📅 from the invitation)" if invites else "Meetings"
@@ -228,9 +231,10 @@ def render_card(
     tier: str,
     event_note: str | None = None,
     conflicts: Sequence[str] = (),
+    fit: Fit | None = None,
 ) -> str:
     """The card as Telegram HTML (parse mode ``HTML``), at most 4096 characters."""
-    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note, conflicts), _render_html,
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note, conflicts, fit), _render_html,
                      TELEGRAM_LIMIT)
 
 
@@ -243,7 +247,8 @@ def render_plain(
     tier: str,
     event_note: str | None = None,
     conflicts: Sequence[str] = (),
+    fit: Fit | None = None,
 ) -> str:
     """The same card as plain text (for stdout)."""
-    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note, conflicts), _render_plain,
+    return _assemble(_parts(mail, triage, draft, mailbox, tier, event_note, conflicts, fit), _render_plain,
                      TELEGRAM_LIMIT)

@@ -24,14 +24,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from pydantic import ValidationError
 
 from recruiter.errors import MaybeDone, PermanentError, TransientError
+from recruiter.model import TriageResult
 from recruiter.notify.card import TELEGRAM_LIMIT, cut, utf16_len
 from recruiter.notify.links import card_links
 from recruiter.notify.telegram import Notifier, StdoutNotifier, html_to_plain
 from recruiter.store.models import Message, utcnow
 from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
+from recruiter.triage.fit import FitCheck
 
 log = structlog.get_logger()
 
@@ -76,7 +79,19 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _line(number: int, message: Message, links: dict[str, str], *, plain: bool) -> _Line:
+def fit_glyphs(triage: dict[str, Any], fit: FitCheck | None) -> str:
+    """The fit as one glyph per criterion (``✅level ✅location ❌comp ❓equity ✅domain``); empty without a
+    profile or for a stored verdict that no longer validates."""
+    if fit is None:
+        return ""
+    try:
+        return fit.assess(TriageResult.model_validate(triage)).glyphs()
+    except ValidationError:
+        return ""
+
+
+def _line(number: int, message: Message, links: dict[str, str], *, plain: bool,
+          fit: FitCheck | None = None) -> _Line:
     triage: dict[str, Any] = message.triage or {}
     company = cut(str(triage.get("company") or "unknown company"), _FIELD_CHARS["company"])
     role = cut(str(triage.get("role") or "role not stated"), _FIELD_CHARS["role"])
@@ -89,6 +104,9 @@ def _line(number: int, message: Message, links: dict[str, str], *, plain: bool) 
     if message.reply_to and message.reply_to.lower() != (message.from_addr or "").lower():
         replies = f" · replies go to {cut(message.reply_to, _FIELD_CHARS['who'])}"
     sub = f"{who}{replies} · {message.mailbox}{extra}"
+    glyphs = fit_glyphs(triage, fit)
+    if glyphs:
+        sub += f"\n   fit {glyphs}" if plain else f"\nfit {glyphs}"
     if plain:
         # For StdoutNotifier, which shows html_to_plain(text): escaped text, the links spelled out.
         actions = "\n".join(f"   {name}: {links[action]}" for name, action in
@@ -128,16 +146,17 @@ def render_digest(lines: Sequence[_Line], *, plain: bool = False,
             for index, group in enumerate(groups, start=1)]
 
 
-def digest_lines(messages: Sequence[Message], signer: LinkSigner, *, now: float, plain: bool = False) -> list[_Line]:
-    """One line per message, numbered from 1, with its signed links."""
+def digest_lines(messages: Sequence[Message], signer: LinkSigner, *, now: float, plain: bool = False,
+                 fit: FitCheck | None = None) -> list[_Line]:
+    """One line per message, numbered from 1, with its signed links (and its fit, given the profile)."""
     return [_line(number, message, card_links(signer.base_url, signer.secret, message.id, now=now,
-                                              ttl_seconds=signer.ttl_seconds), plain=plain)
+                                              ttl_seconds=signer.ttl_seconds), plain=plain, fit=fit)
             for number, message in enumerate(messages, start=1)]
 
 
 async def send_digests(store: Store, notifier: Notifier, signer: LinkSigner, *, size: int = 10,
                        flush: bool = True, clock: Callable[[], float] = time.time,
-                       stale_intent_seconds: float = STALE_INTENT_SECONDS) -> DigestReport:
+                       stale_intent_seconds: float = STALE_INTENT_SECONDS, fit: FitCheck | None = None) -> DigestReport:
     """Send every digest still owed: backlog recruiter mail that is done and not yet told, oldest first,
     ``size`` mails per digest. ``flush=False`` keeps a last, incomplete digest for later. Never raises
     for Telegram or the store being unavailable: the report says what is still owed (a rerun sends it)."""
@@ -145,7 +164,7 @@ async def send_digests(store: Store, notifier: Notifier, signer: LinkSigner, *, 
         raise ValueError("digest size must be at least 1")
     report = DigestReport()
     try:
-        await _send_all(store, notifier, signer, size, flush, clock, stale_intent_seconds, report)
+        await _send_all(store, notifier, signer, size, flush, clock, stale_intent_seconds, report, fit)
     except (TransientError, PermanentError) as exc:
         report.error = str(exc)
         log.error("digest.failed", error=str(exc), error_class=type(exc).__name__)
@@ -157,7 +176,8 @@ async def send_digests(store: Store, notifier: Notifier, signer: LinkSigner, *, 
 
 
 async def _send_all(store: Store, notifier: Notifier, signer: LinkSigner, size: int, flush: bool,
-                    clock: Callable[[], float], stale: float, report: DigestReport) -> None:
+                    clock: Callable[[], float], stale: float, report: DigestReport,
+                    fit: FitCheck | None = None) -> None:
     owed = await store.digest_owed()
     if not owed:
         return
@@ -182,13 +202,13 @@ async def _send_all(store: Store, notifier: Notifier, signer: LinkSigner, size: 
     if groups and not flush and len(groups[-1]) < size:
         groups.pop()
     for group in groups:
-        await _send_group(store, notifier, signer, group, clock, report)
+        await _send_group(store, notifier, signer, group, clock, report, fit)
 
 
 async def _send_group(store: Store, notifier: Notifier, signer: LinkSigner, group: list[Message],
-                      clock: Callable[[], float], report: DigestReport) -> None:
+                      clock: Callable[[], float], report: DigestReport, fit: FitCheck | None = None) -> None:
     plain = isinstance(notifier, StdoutNotifier)
-    parts = render_digest(digest_lines(group, signer, now=clock(), plain=plain), plain=plain)
+    parts = render_digest(digest_lines(group, signer, now=clock(), plain=plain, fit=fit), plain=plain)
     sender = f"{socket.gethostname()[:30]}:{os.getpid()}"
     if not await store.claim_effects([(m.id, f"{m.key}:notify-intent", "notify-intent", sender) for m in group]):
         log.info("digest.claimed_elsewhere", messages=[m.id for m in group])

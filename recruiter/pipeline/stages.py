@@ -47,6 +47,7 @@ from recruiter.store.models import DONE, FINISHED, REPLAY_PREFIX, SKIPPED, Messa
 from recruiter.store.models import STAGES as STAGE_NAMES
 from recruiter.store.patience import patiently
 from recruiter.store.repo import Store
+from recruiter.triage.fit import FitCheck
 from recruiter.triage.llm import Triaged, Triager
 from recruiter.triage.prefilter import skip_reason
 
@@ -94,6 +95,7 @@ class Deps:
     clock: Callable[[], float] = time.time
     imap_mailboxes: frozenset[str] = frozenset()  # mailboxes whose drafts go to an IMAP server
     conflicts: CalendarSink | None = None  # asked what is already at a proposed time; None: ``calendar``
+    fit: FitCheck | None = None  # the owner profile's facts: the card's fit line (None: no fit line)
 
 
 @dataclass
@@ -367,10 +369,13 @@ async def notify(deps: Deps, job: Job) -> str:
         links = card_links(deps.links.base_url, deps.links.secret, job.row.id, now=deps.clock(),
                            ttl_seconds=deps.links.ttl_seconds)
         conflicts = conflict_lines(await _slot_checks(deps, job))
+        fit = deps.fit.assess(job.triage) if deps.fit is not None else None
         text = render_card(mail=job.mail, triage=job.triage, draft=job.draft or "", mailbox=job.row.mailbox,
-                           tier=job.tier or (job.row.triage_tier or ""), conflicts=conflicts)
+                           tier=job.tier or (job.row.triage_tier or ""), conflicts=conflicts, fit=fit)
         buttons = [Button("✉️ Send", links["send"]), Button("🙅 Decline", links["decline"]),
                    Button("🙈 Ignore", links["ignore"])]
+        if fit is not None and fit.decline_first:  # a miss on compensation, level or domain; still only a tap
+            buttons.insert(0, buttons.pop(1))
         await job.save(deps.store)
         # The intent is a claim, not just a note: of two workers that reach this point for one mail (a lease
         # that ran out under a live but slow worker), only the one that inserts it sends.

@@ -8,6 +8,11 @@ mails both the labels and triage call recruiter mail; LLM calls, tokens and late
 Labels are a CSV with a header: ``file`` and/or ``message_id`` to find the mail, ``is_recruiter``
 (yes/no, true/false, 1/0), and optionally ``company``, ``role`` and ``meeting_start`` (ISO 8601 with
 an offset; empty: no meeting proposed).
+
+Fit (issue 16): a row with ``expected_fit`` (space-separated ``criterion=verdict``, e.g. ``level=meets
+location=meets comp=misses``; criteria level, location, comp, equity, domain; verdicts meets, misses,
+unknown) is also scored on pay, location and level extraction (columns ``compensation``, ``location``,
+``level``; empty: the mail does not say) and on the fit verdicts against the configured owner profile.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 from recruiter.errors import LabelError, RecruiterError
 from recruiter.mail.parse import ParsedMail, parse_message
 from recruiter.model import TriageResult
+from recruiter.triage.fit import FitCheck, Verdict, level_of, parse_money, regions_of
 from recruiter.triage.llm import Triager
 from recruiter.triage.prefilter import skip_reason
 
@@ -43,6 +49,14 @@ class Label:
     company: str | None = None
     role: str | None = None
     meeting_start: datetime | None = None
+    compensation: str | None = None  # the next four only count when ``fit`` is given
+    location: str | None = None
+    level: str | None = None
+    fit: dict[str, Verdict] | None = None  # expected verdict per criterion
+
+
+FIT_CRITERIA = ("level", "location", "comp", "equity", "domain")
+_VERDICTS = frozenset({"meets", "misses", "unknown"})
 
 
 @dataclass(frozen=True)
@@ -97,8 +111,26 @@ def _label(row: dict[str, str], where: str) -> Label:
             raise LabelError(f"{where}: meeting_start {start!r} is not ISO 8601") from exc
         if meeting.utcoffset() is None:
             raise LabelError(f"{where}: meeting_start {start!r} needs a UTC offset")
-    return Label(flag in _TRUE, (row.get("company") or "").strip() or None, (row.get("role") or "").strip() or None,
-                 meeting)
+    return Label(flag in _TRUE, _cell(row, "company"), _cell(row, "role"), meeting,
+                 _cell(row, "compensation"), _cell(row, "location"), _cell(row, "level"), _expected_fit(row, where))
+
+
+def _cell(row: dict[str, str], name: str) -> str | None:
+    return (row.get(name) or "").strip() or None
+
+
+def _expected_fit(row: dict[str, str], where: str) -> dict[str, Verdict] | None:
+    text = (row.get("expected_fit") or "").strip()
+    if not text:
+        return None
+    expected: dict[str, Verdict] = {}
+    for pair in text.split():
+        name, _, verdict = pair.partition("=")
+        if name not in FIT_CRITERIA or verdict not in _VERDICTS:
+            raise LabelError(f"{where}: expected_fit {pair!r} is not criterion=verdict "
+                             f"({'/'.join(FIT_CRITERIA)} = meets/misses/unknown)")
+        expected[name] = verdict  # type: ignore[assignment]
+    return expected
 
 
 def _norm_id(message_id: str) -> str:
@@ -118,6 +150,7 @@ class MailResult:
     result: TriageResult | None = None
     error: str | None = None
     checks: dict[str, bool] = field(default_factory=dict)  # company/role/meeting: extraction correct?
+    fit: dict[str, str] = field(default_factory=dict)  # criterion -> the verdict computed (fit-labelled mails)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON view of this mail's outcome."""
@@ -131,6 +164,7 @@ class MailResult:
             "expected_company": label.company if label else None, "expected_role": label.role if label else None,
             "expected_meeting": label.meeting_start.isoformat() if label and label.meeting_start else None,
             "checks": self.checks,
+            "fit": self.fit, "expected_fit": label.fit if label else None,
         }
 
 
@@ -138,8 +172,9 @@ class Backtest:
     """Runs prefilter + triage over labelled mail and scores it; never writes anything anywhere."""
 
     def __init__(self, triager: Triager, labels: Labels, *, own_addresses: frozenset[str] = frozenset(),
-                 max_text_chars: int = 6000) -> None:
+                 max_text_chars: int = 6000, fit: FitCheck | None = None) -> None:
         self.triager = triager
+        self.fit = fit  # the owner profile's facts: fit-labelled mails are scored on it (None: not scored)
         self.labels = labels
         self.own_addresses = own_addresses
         self.max_text_chars = max_text_chars
@@ -177,6 +212,8 @@ class Backtest:
         else:
             outcome = await self._triage(source, mail, label)
         outcome.checks = extraction_checks(label, outcome.result) if outcome.predicted and label.is_recruiter else {}
+        if outcome.checks and label.fit is not None and outcome.result is not None and self.fit is not None:
+            outcome.fit = {c.name: c.verdict for c in self.fit.assess(outcome.result).criteria}
         self.results.append(outcome)
         return outcome
 
@@ -201,6 +238,7 @@ class Backtest:
             "unlabelled": len(self.unlabelled),
             "classification": classification(self.results),
             "extraction": extraction(self.results),
+            "fit": fit_accuracy(self.results),
             "tiers": self.tier_rows(),
             "prefilter": {
                 "skipped": sum(1 for r in self.results if r.tier == "prefilter"),
@@ -231,7 +269,8 @@ def _merge(given: Label | None, listed: Label | None) -> Label | None:
         return listed
     if listed is None:
         return given
-    return Label(given.is_recruiter, listed.company, listed.role, listed.meeting_start)
+    return Label(given.is_recruiter, listed.company, listed.role, listed.meeting_start, listed.compensation,
+                 listed.location, listed.level, listed.fit)
 
 
 def classification(results: Iterable[MailResult]) -> dict[str, Any]:
@@ -249,11 +288,31 @@ def extraction(results: Iterable[MailResult]) -> dict[str, Any]:
     """Accuracy of company, role and meeting on the true positives: {field: {correct, total, accuracy}}."""
     checked = [r.checks for r in results if r.checks]
     figures: dict[str, Any] = {}
-    for name in ("company", "role", "meeting"):
-        correct = sum(1 for checks in checked if checks.get(name))
-        figures[name] = {"correct": correct, "total": len(checked),
-                         "accuracy": round(correct / len(checked), 4) if checked else 0.0}
+    for name in ("company", "role", "meeting", "pay", "location", "level"):
+        scored = [checks for checks in checked if name in checks]
+        if not scored and name in ("pay", "location", "level"):
+            continue  # no fit-labelled mail: not part of the report
+        correct = sum(1 for checks in scored if checks[name])
+        figures[name] = {"correct": correct, "total": len(scored),
+                         "accuracy": round(correct / len(scored), 4) if scored else 0.0}
     return figures
+
+
+def fit_accuracy(results: Iterable[MailResult]) -> dict[str, Any]:
+    """Per criterion, how often the computed fit verdict is the labelled one, on the true positives with an
+    expected fit; ``all``: mails whose every labelled criterion is right."""
+    scored = [(r.label.fit, r.fit) for r in results if r.fit and r.label is not None and r.label.fit]
+    figures: dict[str, Any] = {}
+    for name in FIT_CRITERIA:
+        pairs = [(expected[name], got.get(name)) for expected, got in scored if name in expected]
+        figures[name] = _share(sum(1 for want, have in pairs if want == have), len(pairs))
+    figures["all"] = _share(sum(1 for expected, got in scored if all(got.get(k) == v for k, v in expected.items())),
+                            len(scored))
+    return figures
+
+
+def _share(correct: int, total: int) -> dict[str, Any]:
+    return {"correct": correct, "total": total, "accuracy": round(correct / total, 4) if total else 0.0}
 
 
 def extraction_checks(label: Label, result: TriageResult | None) -> dict[str, bool]:
@@ -263,8 +322,29 @@ def extraction_checks(label: Label, result: TriageResult | None) -> dict[str, bo
         return {"company": False, "role": False, "meeting": False}
     starts = [m.start for m in result.meetings]
     meeting = label.meeting_start in starts if label.meeting_start else not starts
-    return {"company": same_name(label.company, result.company), "role": same_name(label.role, result.role),
-            "meeting": meeting}
+    checks = {"company": same_name(label.company, result.company), "role": same_name(label.role, result.role),
+              "meeting": meeting}
+    if label.fit is not None:
+        checks["pay"] = same_pay(label.compensation, result.compensation)
+        checks["location"] = same_place(label.location, result.location)
+        checks["level"] = level_of(label.level or "") == (level_of(result.level or "") or level_of(result.role or ""))
+    return checks
+
+
+def same_pay(expected: str | None, got: str | None) -> bool:
+    """Both empty, or the same figures (low, top) in the same currency, however written."""
+    if not expected or not got:
+        return not expected and not got
+    a, b = parse_money(expected), parse_money(got)
+    return a == b if a is not None and b is not None else same_name(expected, got)
+
+
+def same_place(expected: str | None, got: str | None) -> bool:
+    """Both empty, the same name, or the same first known place ("Berlin" = "Berlin, Germany")."""
+    if not expected or not got:
+        return not expected and not got
+    a, b = regions_of(expected), regions_of(got)
+    return same_name(expected, got) or (bool(a) and a[:1] == b[:1])
 
 
 def same_name(expected: str | None, got: str | None) -> bool:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from recruiter.mail.parse import ParsedMail
 from recruiter.model import Kind, Meeting, Remote, TriageResult
 from recruiter.triage import rules_extract as extract
+from recruiter.triage.fit import level_of
 from recruiter.triage.prefilter import is_ats_domain, skip_reason
 from recruiter.triage.rules_dates import meetings_from_calendar, meetings_from_text
 from recruiter.triage.rules_vocab import (
@@ -58,6 +59,9 @@ class _Facts:
     remote: Remote
     compensation: str | None
     meetings: list[Meeting]
+    level: str | None = None
+    equity: bool | None = None
+    industry: str | None = None
 
 
 def classify(mail: ParsedMail) -> TriageResult:
@@ -79,6 +83,9 @@ def classify(mail: ParsedMail) -> TriageResult:
         compensation=facts.compensation,
         meetings=facts.meetings,
         summary=_summary(mail, recruiter, kind, facts),
+        level=facts.level,
+        equity=facts.equity,
+        industry=facts.industry,
     )
 
 
@@ -176,13 +183,17 @@ def _facts(mail: ParsedMail) -> _Facts:
     title = f"Intro call with {company}" if company else "Intro call"
     meetings = meetings_from_calendar(mail.calendar_parts) or meetings_from_text(
         f"{mail.subject}\n{mail.text}", reference=mail.date, title=title)
+    role = extract.role(mail)
     return _Facts(
         company=company,
-        role=extract.role(mail),
+        role=role,
         location=extract.location(mail, remote),
         remote=remote,
         compensation=extract.compensation(mail),
         meetings=meetings,
+        level=level_of(role or ""),
+        equity=extract.equity(mail),
+        industry=extract.industry(mail),
     )
 
 

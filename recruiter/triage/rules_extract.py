@@ -203,6 +203,51 @@ def remote(mail: ParsedMail) -> Remote:
     return "unknown"
 
 
+_NO_EQUITY = re.compile(r"\b(?:no|without)\s+(?:equity|stock options|share options|RSUs?)\b", re.IGNORECASE)
+_EQUITY = re.compile(r"\b(?:equity|stock options|share options|RSUs?|ESOP|VSOP|BSPCE|Aktienoptionen|"
+                     r"Mitarbeiterbeteiligung|stock-options|participaciones)\b", re.IGNORECASE)
+# Industry words as a mail writes them, and the name the fit line shows; the first one in the mail wins.
+_INDUSTRIES = (
+    (r"crypto(?:currency|currencies)?|blockchain|web3|defi\b|nfts?\b", "crypto/web3"),
+    (r"ad-?tech|programmatic advertising|advertising technology", "ad-tech"),
+    (r"gambling|sports ?betting|betting|casino|igaming|sportsbook", "gambling"),
+    (r"fin-?tech|payments? (?:company|platform|provider)|neobank|banking", "fintech"),
+    (r"health-?tech|healthcare|medtech|digital health|e-?sant[ée]|sant[ée] num[ée]rique", "healthtech"),
+    (r"insur-?tech|insurance", "insurance"),
+    (r"e-?commerce|online retail|marketplace", "e-commerce"),
+    (r"logistics|logistik\w*|log[íi]stica|logistique|supply chain", "logistics"),
+    (r"robotics|robots?\b|robotik", "robotics"),
+    (r"energy (?:company|platform)|grid[- ]forecasting|energie\w*", "energy"),
+    (r"climate ?tech|clean ?tech|renewable energy|energy transition", "climate tech"),
+    (r"cyber ?security|security company|embedded security", "security"),
+    (r"video games?|gaming studio|game studio", "games"),
+    (r"ed-?tech|education technology", "edtech"),
+    (r"automotive|mobility", "mobility"),
+    (r"saas\b|b2b software|developer tools|dev-?tools|cloud infrastructure", "developer tools"),
+)
+_INDUSTRY = re.compile("|".join(f"(?P<i{n}>\\b(?:{pattern}))" for n, (pattern, _) in enumerate(_INDUSTRIES)),
+                       re.IGNORECASE)
+
+
+def equity(mail: ParsedMail) -> bool | None:
+    """True when the mail offers equity (stock options, RSUs, ESOP), False when it says there is none,
+    None when it does not say."""
+    text = f"{mail.subject}\n{mail.text}"
+    if _NO_EQUITY.search(text):
+        return False
+    return True if _EQUITY.search(text) else None
+
+
+def industry(mail: ParsedMail) -> str | None:
+    """The hiring company's industry as a short name ("fintech", "crypto/web3", "ad-tech"): the first
+    industry word in the subject or body, else None."""
+    for text in (mail.subject, mail.text):
+        match = _INDUSTRY.search(text)
+        if match and match.lastgroup:
+            return _INDUSTRIES[int(match.lastgroup[1:])][1]
+    return None
+
+
 def compensation(mail: ParsedMail) -> str | None:
     """The first money amount or range in the subject or body ("£150k-£180k", "€120.000 – €140.000",
     "85-95k€", "150-180k"), as written."""

@@ -48,8 +48,10 @@ def test_labelled_set_as_json_writes_nothing(tmp_path: Path) -> None:
     c = report["classification"]
     assert c["tp"] + c["fn"] == 31 and c["tp"] + c["fp"] + c["fn"] + c["tn"] == report["messages"]
     assert c["precision"] == round(c["tp"] / (c["tp"] + c["fp"]), 4)
-    assert set(report["extraction"]) == {"company", "role", "meeting"}
-    assert {row["total"] for row in report["extraction"].values()} == {c["tp"]}
+    assert set(report["extraction"]) == {"company", "role", "meeting", "pay", "location", "level"}
+    assert {row["total"] for row in report["extraction"].values()} == {c["tp"]}  # every recruiter mail is fit-labelled
+    assert set(report["fit"]) == {"level", "location", "comp", "equity", "domain", "all"}
+    assert report["fit"]["all"]["total"] == c["tp"]
     rules = [row for row in report["tiers"] if row["tier"] == "rules"]
     assert rules and rules[0]["calls"] == report["messages"] - report["prefilter"]["skipped"]
     assert report["prefilter"]["recruiter_mail_skipped"] == []
@@ -59,7 +61,8 @@ def test_labelled_set_as_json_writes_nothing(tmp_path: Path) -> None:
 def test_the_table_names_the_figures(tmp_path: Path) -> None:
     result = backtest(tmp_path, "--mbox", str(LABELLED), "--labels", str(LABELLED / "labels.csv"))
     assert result.returncode == 0, result.stderr
-    for needle in ("precision", "recall", "F1", "company", "role", "meeting", "rules"):
+    for needle in ("precision", "recall", "F1", "company", "role", "meeting", "rules", "fit against the owner profile",
+                   "equity", "domain"):
         assert needle in result.stdout
 
 

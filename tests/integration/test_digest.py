@@ -9,17 +9,20 @@ import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, update
 
-from recruiter.notify.digest import MAX_ENTITIES, LinkSigner, digest_lines, render_digest, send_digests
+from recruiter.notify.digest import MAX_ENTITIES, LinkSigner, digest_lines, fit_glyphs, render_digest, send_digests
 from recruiter.notify.telegram import TelegramNotifier
 from recruiter.store.inbox import NewMessage
 from recruiter.store.migrate import downgrade, upgrade_head
 from recruiter.store.models import DONE, FINISHED, LIVE, Message, SideEffect, utcnow
 from recruiter.store.repo import Store
+from recruiter.triage.fit import FitCheck
 from tests.servers.fake_telegram import FakeTelegram, parse_html, utf16_len
+from tests.support.fit import CHECK
 
 SIGNER = LinkSigner("https://rr.example.org", "digest-secret-123", 3600)
 _SEND = re.compile(r"/cb/send\?m=(\d+)&amp;")
@@ -154,3 +157,38 @@ async def test_migration_0003_adds_origin_and_goes_back(db_url: str) -> None:
         assert row is not None and row.origin == LIVE  # mail stored before 0003 is live mail
     finally:
         await store.aclose()
+
+
+# ---- the fit in digest lines (issue 16) ----
+
+MISS = {"is_recruiter": True, "confidence": 0.9, "company": "Acme", "role": "Staff SRE", "location": "Berlin",
+        "compensation": "€95k", "industry": "fintech", "meetings": []}
+
+
+def _message(i: int, triage: dict[str, Any]) -> Message:
+    return Message(id=i, key=f"k{i}", mailbox="me", subject="Role", from_addr="jane@acme.example", triage=triage)
+
+
+def test_a_digest_line_has_one_glyph_per_criterion() -> None:
+    [line] = digest_lines([_message(1, MISS)], SIGNER, now=1_000_000, fit=CHECK)
+    shown = parse_html(render_digest([line])[0][0])
+    assert "fit ✅level ✅location ❌comp ❓equity ✅domain" in shown
+    [plain] = digest_lines([_message(1, MISS)], SIGNER, now=1_000_000, fit=CHECK, plain=True)
+    assert "fit ✅level ✅location ❌comp ❓equity ✅domain" in plain.html
+
+
+def test_no_profile_or_an_unreadable_stored_verdict_means_no_glyphs() -> None:
+    [line] = digest_lines([_message(1, MISS)], SIGNER, now=1_000_000)
+    assert "fit " not in parse_html(render_digest([line])[0][0])
+    assert fit_glyphs({"is_recruiter": "perhaps", "confidence": 7}, CHECK) == ""
+    assert fit_glyphs({}, CHECK) == ""
+
+
+async def test_the_digest_sent_tells_the_fit(store: Store, telegram: TelegramNotifier,
+                                             fake_telegram: FakeTelegram) -> None:
+    ids = await owed(store, 3)
+    report = await send_digests(store, telegram, SIGNER, size=10, fit=FitCheck.from_profile("", {}))
+    assert report.lines == 3
+    [sent] = fake_telegram.messages()
+    # An empty profile: every criterion unknown, still one glyph each.
+    assert parse_html(sent["text"]).count("fit ❓level ❓location ❓comp ❓equity ❓domain") == len(ids)

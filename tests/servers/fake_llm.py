@@ -268,6 +268,9 @@ def default_triage_answer(text: str) -> dict[str, Any]:
         "compensation": None,
         "meetings": meetings,
         "summary": summary,
+        "level": None,
+        "equity": None,
+        "industry": None,
     }
 
 
