@@ -18,13 +18,14 @@ import math
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 from urllib.parse import quote
 
-from recruiter.calendar.conflicts import MARGIN, Busy, busy_in
+from recruiter.calendar.conflicts import MARGIN, Busy, DaySpan, busy_in
 from recruiter.calendar.ics import build_event, event_uid
 from recruiter.errors import DependencyUnavailable, PermanentError, RecruiterError
 
@@ -74,6 +75,10 @@ class IcsDirCalendar:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        # file name -> ((mtime_ns, size), its calendar, the days it touches): each file is parsed once, not
+        # at every conflict check (a backlog writes thousands of events; parsing all per slot is quadratic)
+        self._parsed: dict[str, tuple[tuple[int, int], Any, DaySpan]] = {}
+        self._parsed_lock = threading.Lock()  # checks run in threads, several at once
 
     def path_for(self, uid: str) -> Path:
         """The file that holds the event ``uid``."""
@@ -107,25 +112,43 @@ class IcsDirCalendar:
         """Whether the event's file exists."""
         return await asyncio.to_thread(self.path_for(uid).is_file)
 
-    def _read_all(self) -> list[Any]:
+    def _read_near(self, start: datetime, end: datetime) -> list[Any]:
+        """The calendars of the directory's files that may have an event in [start, end); a file is parsed
+        again only when its modification time or size changed."""
+        with self._parsed_lock:
+            return self._read_near_locked(start, end)
+
+    def _read_near_locked(self, start: datetime, end: datetime) -> list[Any]:
         import icalendar
 
         calendars: list[Any] = []
         if not self.directory.is_dir():
+            self._parsed.clear()
             return calendars
+        seen: set[str] = set()
         for path in sorted(self.directory.glob("*.ics")):
             if path.name.startswith(".tmp-"):
                 continue
             try:
-                calendars.append(icalendar.Calendar.from_ical(path.read_bytes()))
+                info = path.stat()
+                stamp = (info.st_mtime_ns, info.st_size)
+                cached = self._parsed.get(path.name)
+                if cached is None or cached[0] != stamp:
+                    calendar = icalendar.Calendar.from_ical(path.read_bytes())
+                    cached = self._parsed[path.name] = (stamp, calendar, DaySpan.of(calendar))
             except (ValueError, OSError):  # a file being replaced, or not iCalendar: not an event of ours
                 continue
+            seen.add(path.name)
+            if cached[2].may_touch(start, end):
+                calendars.append(cached[1])
+        for gone in set(self._parsed) - seen:
+            self._parsed.pop(gone, None)
         return calendars
 
     async def busy(self, start: datetime, end: datetime, *, ignore_uids: frozenset[str] = frozenset()) -> list[Busy]:
         """The events of this directory's ``.ics`` files that overlap [start, end)."""
         try:
-            calendars = await asyncio.to_thread(self._read_all)
+            calendars = await asyncio.to_thread(self._read_near, start, end)
         except OSError as exc:
             raise DependencyUnavailable(
                 f"cannot read event files in {self.directory}: {exc.strerror or exc}", dependency="ics_dir"

@@ -111,6 +111,39 @@ def overlaps(busy: Busy, start: datetime, end: datetime) -> bool:
     return busy.start < end and busy.end > start
 
 
+@dataclass(frozen=True)
+class DaySpan:
+    """The days a calendar's events can touch: a cheap test before expanding it for a time range.
+
+    ``None`` bounds mean "any day" (a recurring event, or dates that could not be read): the calendar is
+    always expanded. Days are read in each event's own zone, so the test is widened by two days."""
+
+    first: date | None
+    last: date | None
+
+    @classmethod
+    def of(cls, calendar: icalendar.Calendar) -> DaySpan:
+        days: list[date] = []
+        try:
+            for event in calendar.walk("VEVENT"):
+                if "RRULE" in event or "RDATE" in event:
+                    return cls(None, None)
+                begin = event.decoded("DTSTART")
+                finish = event.decoded("DTEND") if "DTEND" in event else (
+                    begin + event.decoded("DURATION") if "DURATION" in event else begin)
+                days += [d.date() if isinstance(d, datetime) else d for d in (begin, finish)]
+        except Exception:  # any date we cannot read: expand it every time rather than miss it
+            return cls(None, None)
+        return cls(min(days), max(days)) if days else cls(date.max, date.min)
+
+    def may_touch(self, start: datetime, end: datetime) -> bool:
+        """Whether an event of the calendar may overlap [start, end) (never False when it does)."""
+        if self.first is None or self.last is None:
+            return True
+        widen = MARGIN + timedelta(days=2)
+        return self.first <= (end + widen).date() and self.last >= (start - widen).date()
+
+
 def busy_in(calendars: Iterable[icalendar.Calendar], start: datetime, end: datetime, *,
             ignore_uids: frozenset[str] = frozenset()) -> list[Busy]:
     """Every event of ``calendars`` (recurrences expanded) that overlaps [start, end), except ``ignore_uids``."""
