@@ -11,17 +11,15 @@ from typing import Any
 
 import pytest
 
-from recruiter.app import build_runtime
 from recruiter.model import TriageResult
 from recruiter.notify.card import TELEGRAM_LIMIT, render_card, render_plain, utf16_len
 from recruiter.settings import settings_from
-from recruiter.store.migrate import upgrade_head
 from recruiter.triage.fit import ProfileFacts, assess
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram, parse_html
 from tests.servers.smtp import SmtpSink
-from tests.support.callbacks import World, app_for, env_for, process
+from tests.support.callbacks import World, bare_world, env_for, process
 from tests.support.cards import a_mail, a_triage
 from tests.support.fit import CHECK, PROFILE, RATES
 
@@ -77,13 +75,8 @@ async def world(tmp_path: Path, db_url: str, dovecot: Dovecot, imap_user: ImapUs
     env = env_for(tmp_path, db_url, imap_user, fake_telegram, smtp_sink, OWNER_PROFILE=str(profile),
                   FX_RATES_FILE=str(rates))
     settings = settings_from(env)
-    await upgrade_head(db_url)
-    runtime = await build_runtime(settings)
-    try:
-        async with app_for(settings, runtime) as client:
-            yield World(settings, runtime, dovecot, imap_user, fake_telegram, smtp_sink, 0, "", b"", 0, client)
-    finally:
-        await runtime.aclose()
+    async with bare_world(settings, dovecot, imap_user, fake_telegram, smtp_sink) as world:
+        yield world
 
 
 def _card_for(world: World, message_id: int) -> dict[str, Any]:

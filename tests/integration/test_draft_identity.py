@@ -17,17 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from recruiter.app import build_runtime
 from recruiter.ingest.describe import describe
 from recruiter.reply.compose import KEY_HEADER
 from recruiter.reply.drafts import ImapDrafts
 from recruiter.settings import settings_from
-from recruiter.store.migrate import upgrade_head
 from tests.mailfactory import make_mail
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.smtp import SmtpSink
-from tests.support.callbacks import World, app_for, env_for, process, uidvalidity
+from tests.support.callbacks import World, bare_world, env_for, process, uidvalidity
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning"),
               pytest.mark.both_imap_servers]
@@ -41,13 +39,8 @@ async def bare(tmp_path: Path, db_url: str, dovecot: Dovecot, imap_user: ImapUse
                smtp_sink: SmtpSink) -> AsyncIterator[World]:
     """A World with no mail processed yet (``message_id``/``key`` are filled in by :func:`deliver`)."""
     settings = settings_from(env_for(tmp_path, db_url, imap_user, fake_telegram, smtp_sink))
-    await upgrade_head(db_url)
-    runtime = await build_runtime(settings)
-    try:
-        async with app_for(settings, runtime) as client:
-            yield World(settings, runtime, dovecot, imap_user, fake_telegram, smtp_sink, 0, "", b"", 0, client)
-    finally:
-        await runtime.aclose()
+    async with bare_world(settings, dovecot, imap_user, fake_telegram, smtp_sink) as world:
+        yield world
 
 
 async def deliver(world: World, raw: bytes) -> tuple[int, str]:

@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 
-from recruiter.app import Runtime, build_actions
+from recruiter.app import Runtime, build_actions, build_runtime
 from recruiter.http.app import make_app
 from recruiter.http.callbacks import callback_router
 from recruiter.ingest.describe import describe
 from recruiter.settings import Settings
+from recruiter.store.migrate import upgrade_head
 from tests.servers.dovecot import Dovecot, ImapUser
 from tests.servers.fake_telegram import FakeTelegram
 from tests.servers.smtp import SmtpSink
@@ -94,6 +97,20 @@ def app_for(settings: Settings, runtime: Runtime) -> httpx.AsyncClient:
     router = callback_router(build_actions(settings, runtime.store, runtime.notifier), SECRET)
     app = make_app(runtime.store, [], runtime.llm, None, stale_seconds=60, token=SECRET, callbacks=router)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://rr.example.org")
+
+
+@contextlib.asynccontextmanager
+async def bare_world(settings: Settings, dovecot: Dovecot, user: ImapUser, telegram: FakeTelegram,
+                     sink: SmtpSink) -> AsyncIterator[World]:
+    """A World on a database at the newest schema, with no mail processed yet (``message_id``/``key`` are
+    filled in by the test); the runtime is closed afterwards."""
+    await upgrade_head(settings.db_url.get_secret_value())
+    runtime = await build_runtime(settings)
+    try:
+        async with app_for(settings, runtime) as client:
+            yield World(settings, runtime, dovecot, user, telegram, sink, 0, "", b"", 0, client)
+    finally:
+        await runtime.aclose()
 
 
 async def process(runtime: Runtime, dovecot: Dovecot, user: ImapUser, raw: bytes) -> tuple[int, int]:
