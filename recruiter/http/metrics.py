@@ -10,7 +10,7 @@ used by k8s/prometheusrule.yaml. The process's accumulating metrics (stage durat
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         figures = self._figures
         yield _labelled("recruiter_messages", "Stored messages by state.", ["state"],
-                        ((([state], count) for state, count in figures.by_state.items())))
+                        (([state], count) for state, count in figures.by_state.items()))
         yield GaugeMetricFamily("recruiter_dlq_size", "Messages in the dead-letter queue.", value=figures.dlq_size)
         yield _labelled("recruiter_dlq_messages", "Dead messages by reason.", ["reason"],
                         (([reason], count) for reason, count in figures.dead_by_reason.items()))
@@ -93,7 +93,7 @@ class ServiceCollector(Collector):
 
 
 def _labelled(name: str, documentation: str, labels: list[str],
-              samples: Iterator[tuple[list[str], float]] | Any) -> GaugeMetricFamily:
+              samples: Iterable[tuple[list[str], float]]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, documentation, labels=labels)
     for values, value in samples:
         family.add_metric(values, value)
