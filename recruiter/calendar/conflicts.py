@@ -18,9 +18,12 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import icalendar
+import structlog
 
 # A window this much wider on each side is asked of the server, then cut exactly here: floating and
 # all-day events are compared by the server in its own idea of time, which may be off by a zone's offset.
+log = structlog.get_logger()
+
 MARGIN = timedelta(days=1)
 _SUMMARY_CHARS = 120
 
@@ -132,9 +135,11 @@ class DaySpan:
                 finish = event.decoded("DTEND") if "DTEND" in event else (
                     begin + event.decoded("DURATION") if "DURATION" in event else begin)
                 days += [d.date() if isinstance(d, datetime) else d for d in (begin, finish)]
-        except Exception:  # any date we cannot read: expand it every time rather than miss it
+            if not all(isinstance(d, date) for d in days):  # a value the library left as text
+                return cls(None, None)
+            return cls(min(days), max(days)) if days else cls(date.max, date.min)
+        except Exception:  # any date we cannot read (or a value that is no date): expand it every time
             return cls(None, None)
-        return cls(min(days), max(days)) if days else cls(date.max, date.min)
 
     def may_touch(self, start: datetime, end: datetime) -> bool:
         """Whether an event of the calendar may overlap [start, end) (never False when it does)."""
@@ -152,13 +157,15 @@ def busy_in(calendars: Iterable[icalendar.Calendar], start: datetime, end: datet
     zone = start.tzinfo or UTC
     found: dict[tuple[str, datetime, datetime, str], Busy] = {}
     for calendar in calendars:
-        occurrences = recurring_ical_events.of(calendar).between(start - MARGIN, end + MARGIN)
-        for event in occurrences:
-            if event.name != "VEVENT" or str(event.get("UID", "")) in ignore_uids:
-                continue
-            busy = _interval(event, zone)
-            if busy is not None and overlaps(busy, start, end):
-                found.setdefault((busy.uid, busy.start, busy.end, busy.summary), busy)
+        try:
+            busy_here = [busy for event in recurring_ical_events.of(calendar).between(start - MARGIN, end + MARGIN)
+                         if event.name == "VEVENT" and str(event.get("UID", "")) not in ignore_uids
+                         and (busy := _interval(event, zone)) is not None and overlaps(busy, start, end)]
+        except Exception as exc:  # one event we cannot read (a date that is text, a broken rule): skip it alone
+            log.warning("conflicts.unreadable_event", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        for busy in busy_here:
+            found.setdefault((busy.uid, busy.start, busy.end, busy.summary), busy)
     return sorted(found.values(), key=lambda b: (b.start, b.end, b.summary))
 
 

@@ -4,9 +4,14 @@ what it found before: a changed file is read again, a recurring event from month
 
 from __future__ import annotations
 
+import asyncio
 import os
+import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recruiter.calendar.caldav import IcsDirCalendar
 from recruiter.calendar.conflicts import DaySpan
@@ -52,3 +57,27 @@ async def test_files_are_parsed_once_and_far_ones_not_expanded(tmp_path: Path) -
     found = await sink.busy(SLOT, SLOT + timedelta(minutes=30))
     assert [b.summary for b in found] == ["Dentist, moved to a longer slot"]
     assert "weekly.ics" not in sink._parsed
+
+
+_GOOD = _event("d", "20270316T100000Z", "20270316T103000Z", "Dentist", "RRULE:FREQ=WEEKLY;COUNT=3\r\n")
+
+
+# Edits in the alphabet of dates and rules: files that still parse, with a date or rule that is broken.
+_CHUNKS = st.lists(st.sampled_from(list(b"0123456789:;=TZ\r\n-")), min_size=1, max_size=3).map(bytes)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_GOOD) - 1), _CHUNKS), min_size=1, max_size=4),
+       st.integers(0, len(_GOOD)))
+def test_a_mangled_event_file_costs_only_itself(edits: list[tuple[int, bytes]], cut: int) -> None:
+    """Whatever another program left in the directory (or a server sent), the check still finds the events it
+    can read: one unreadable event costs only itself, not the whole check."""
+    raw = bytearray(_GOOD[:cut] if cut else _GOOD)
+    for at, chunk in edits:
+        raw[at:at + len(chunk)] = chunk
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "mangled.ics").write_bytes(bytes(raw))
+        Path(folder, "dentist.ics").write_bytes(_event("k", "20270316T100000Z", "20270316T103000Z", "Kept"))
+        sink = IcsDirCalendar(Path(folder))
+        found = asyncio.run(sink.busy(SLOT, SLOT + timedelta(minutes=30)))
+        assert "Kept" in [b.summary for b in found]
